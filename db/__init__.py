@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, the engine and sessions, every query, migrations."""

@@ -1,0 +1,83 @@
+"""Queries on signed-in sessions and their refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AuthSessionRow, RefreshTokenRow, UserRow
+
+
+async def create_session(
+    session: AsyncSession, *, user_id: int, now: datetime, expires_at: datetime
+) -> AuthSessionRow:
+    row = AuthSessionRow(user_id=user_id, created_at=now, last_used_at=now, expires_at=expires_at)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def add_refresh_token(
+    session: AsyncSession, *, session_id: int, token_hash: str, now: datetime
+) -> None:
+    session.add(RefreshTokenRow(session_id=session_id, token_hash=token_hash, created_at=now))
+    await session.flush()
+
+
+async def find_refresh_token(
+    session: AsyncSession, *, token_hash: str
+) -> tuple[RefreshTokenRow, AuthSessionRow] | None:
+    result = await session.execute(
+        select(RefreshTokenRow, AuthSessionRow)
+        .join(AuthSessionRow, AuthSessionRow.id == RefreshTokenRow.session_id)  # type: ignore[arg-type]
+        .where(RefreshTokenRow.token_hash == token_hash)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row else None
+
+
+async def spend_refresh_token(session: AsyncSession, *, token_id: int, now: datetime) -> bool:
+    """Mark a refresh token used; False when another request spent it first."""
+    result = await session.execute(
+        update(RefreshTokenRow)
+        .where(RefreshTokenRow.id == token_id, RefreshTokenRow.used_at.is_(None))  # type: ignore[union-attr]
+        .values(used_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def touch_session(
+    session: AsyncSession, *, session_id: int, now: datetime, expires_at: datetime
+) -> None:
+    await session.execute(
+        update(AuthSessionRow)
+        .where(AuthSessionRow.id == session_id)  # type: ignore[arg-type]
+        .values(last_used_at=now, expires_at=expires_at)
+    )
+
+
+async def revoke_session(session: AsyncSession, *, session_id: int, now: datetime) -> None:
+    await session.execute(
+        update(AuthSessionRow)
+        .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=now)
+    )
+
+
+async def get_signed_in_user(
+    session: AsyncSession, *, session_id: int, user_id: int, now: datetime
+) -> UserRow | None:
+    """The user of a live (not revoked, not expired) session, in one statement."""
+    result = await session.execute(
+        select(UserRow)
+        .join(AuthSessionRow, AuthSessionRow.user_id == UserRow.id)  # type: ignore[arg-type]
+        .where(
+            AuthSessionRow.id == session_id,
+            AuthSessionRow.user_id == user_id,
+            AuthSessionRow.revoked_at.is_(None),  # type: ignore[union-attr]
+            AuthSessionRow.expires_at > now,
+        )
+    )
+    return result.scalar_one_or_none()

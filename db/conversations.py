@@ -1,0 +1,353 @@
+"""Queries on conversations, memberships and the timeline-event log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import ConversationKind, ConversationRow, EventKind, EventRow, MembershipRow, Role
+
+
+def direct_key(user_a: int, user_b: int) -> str:
+    low, high = sorted((user_a, user_b))
+    return f"{low}:{high}"
+
+
+async def get_conversations(session: AsyncSession, *, ids: Sequence[int]) -> list[ConversationRow]:
+    if not ids:
+        return []
+    result = await session.execute(
+        select(ConversationRow).where(ConversationRow.id.in_(ids))  # type: ignore[union-attr]
+    )
+    return list(result.scalars())
+
+
+async def get_direct_conversation(session: AsyncSession, *, key: str) -> ConversationRow | None:
+    result = await session.execute(select(ConversationRow).where(ConversationRow.direct_key == key))
+    return result.scalar_one_or_none()
+
+
+async def create_conversation(
+    session: AsyncSession,
+    *,
+    kind: ConversationKind,
+    created_by: int,
+    now: datetime,
+    title: str | None = None,
+    description: str | None = None,
+    is_public: bool = False,
+    direct_key: str | None = None,
+) -> ConversationRow:
+    row = ConversationRow(
+        kind=kind,
+        title=title,
+        title_key=title.casefold() if title is not None else None,
+        description=description,
+        is_public=is_public,
+        direct_key=direct_key,
+        created_by=created_by,
+        created_at=now,
+        last_activity_at=now,
+        last_seq=0,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def update_group(
+    session: AsyncSession, *, conversation: ConversationRow, changes: dict[str, Any]
+) -> ConversationRow:
+    for name, value in changes.items():
+        setattr(conversation, name, value)
+        if name == "title":
+            conversation.title_key = value.casefold()
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def list_conversations_for_user(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    kind: ConversationKind | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[ConversationRow]:
+    """The user's conversations, newest activity first (keyset on activity time, id)."""
+    query = (
+        select(ConversationRow)
+        .join(MembershipRow, MembershipRow.conversation_id == ConversationRow.id)  # type: ignore[arg-type]
+        .where(MembershipRow.user_id == user_id)
+        .order_by(ConversationRow.last_activity_at.desc(), ConversationRow.id.desc())  # type: ignore[union-attr,attr-defined]
+        .limit(limit)
+    )
+    if kind is not None:
+        query = query.where(ConversationRow.kind == kind)
+    if after is not None:
+        at, conversation_id = after
+        query = query.where(
+            or_(
+                ConversationRow.last_activity_at < at,
+                and_(ConversationRow.last_activity_at == at, ConversationRow.id < conversation_id),  # type: ignore[operator]
+            )
+        )
+    result = await session.execute(query)
+    return list(result.scalars())
+
+
+async def list_public_groups(
+    session: AsyncSession, *, search: str | None, after: tuple[str, int] | None, limit: int
+) -> list[ConversationRow]:
+    """Public groups by title (case-insensitive), optionally those whose title contains search."""
+    query = (
+        select(ConversationRow)
+        .where(ConversationRow.kind == ConversationKind.GROUP, ConversationRow.is_public.is_(True))  # type: ignore[attr-defined]
+        .order_by(ConversationRow.title_key, ConversationRow.id)
+        .limit(limit)
+    )
+    if search:
+        escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(ConversationRow.title_key.like(f"%{escaped}%", escape="\\"))  # type: ignore[union-attr]
+    if after is not None:
+        key, conversation_id = after
+        query = query.where(
+            or_(
+                ConversationRow.title_key > key,  # type: ignore[operator]
+                and_(ConversationRow.title_key == key, ConversationRow.id > conversation_id),  # type: ignore[operator]
+            )
+        )
+    result = await session.execute(query)
+    return list(result.scalars())
+
+
+# ------------------------------------------------------------------ memberships
+
+
+async def get_memberships_of_user(
+    session: AsyncSession, *, user_id: int, conversation_ids: Sequence[int]
+) -> list[MembershipRow]:
+    if not conversation_ids:
+        return []
+    result = await session.execute(
+        select(MembershipRow).where(
+            MembershipRow.user_id == user_id,
+            MembershipRow.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
+        )
+    )
+    return list(result.scalars())
+
+
+async def get_membership(
+    session: AsyncSession, *, conversation_id: int, user_id: int, for_update: bool = False
+) -> MembershipRow | None:
+    query = select(MembershipRow).where(
+        MembershipRow.conversation_id == conversation_id, MembershipRow.user_id == user_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    result = await session.execute(query)
+    return result.scalar_one_or_none()
+
+
+async def list_members(
+    session: AsyncSession, *, conversation_id: int, after_id: int | None, limit: int
+) -> list[MembershipRow]:
+    """Members in the order they joined (keyset on the membership id)."""
+    query = (
+        select(MembershipRow)
+        .where(MembershipRow.conversation_id == conversation_id)
+        .order_by(MembershipRow.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(MembershipRow.id > after_id)  # type: ignore[operator]
+    result = await session.execute(query)
+    return list(result.scalars())
+
+
+async def all_members(session: AsyncSession, *, conversation_id: int) -> list[MembershipRow]:
+    result = await session.execute(
+        select(MembershipRow)
+        .where(MembershipRow.conversation_id == conversation_id)
+        .order_by(MembershipRow.id)  # type: ignore[arg-type]
+    )
+    return list(result.scalars())
+
+
+async def count_members(
+    session: AsyncSession, *, conversation_ids: Sequence[int]
+) -> dict[int, int]:
+    if not conversation_ids:
+        return {}
+    result = await session.execute(
+        select(MembershipRow.conversation_id, func.count())
+        .where(MembershipRow.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
+        .group_by(MembershipRow.conversation_id)
+    )
+    return {conversation_id: count for conversation_id, count in result.tuples()}
+
+
+async def get_peers(
+    session: AsyncSession, *, user_id: int, conversation_ids: Sequence[int]
+) -> dict[int, int]:
+    """For direct conversations: the other participant's user id, by conversation."""
+    if not conversation_ids:
+        return {}
+    result = await session.execute(
+        select(MembershipRow.conversation_id, MembershipRow.user_id).where(
+            MembershipRow.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
+            MembershipRow.user_id != user_id,
+        )
+    )
+    return {conversation_id: peer_id for conversation_id, peer_id in result.tuples()}
+
+
+async def add_member(
+    session: AsyncSession, *, conversation_id: int, user_id: int, role: Role, now: datetime
+) -> MembershipRow:
+    row = MembershipRow(
+        conversation_id=conversation_id, user_id=user_id, role=role, joined_at=now, last_read_seq=0
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def remove_member(session: AsyncSession, *, conversation_id: int, user_id: int) -> None:
+    await session.execute(
+        delete(MembershipRow).where(
+            MembershipRow.conversation_id == conversation_id,  # type: ignore[arg-type]
+            MembershipRow.user_id == user_id,  # type: ignore[arg-type]
+        )
+    )
+
+
+async def set_role(
+    session: AsyncSession, *, conversation_id: int, user_id: int, role: Role
+) -> None:
+    await session.execute(
+        update(MembershipRow)
+        .where(
+            MembershipRow.conversation_id == conversation_id,  # type: ignore[arg-type]
+            MembershipRow.user_id == user_id,  # type: ignore[arg-type]
+        )
+        .values(role=role)
+    )
+
+
+async def move_read_marker(
+    session: AsyncSession, *, conversation_id: int, user_id: int, seq: int
+) -> None:
+    """Raise the member's read marker to seq; it never moves back."""
+    await session.execute(
+        update(MembershipRow)
+        .where(
+            MembershipRow.conversation_id == conversation_id,  # type: ignore[arg-type]
+            MembershipRow.user_id == user_id,  # type: ignore[arg-type]
+        )
+        .values(
+            last_read_seq=case(
+                (MembershipRow.last_read_seq < seq, seq),  # type: ignore[arg-type]
+                else_=MembershipRow.last_read_seq,
+            )
+        )
+    )
+
+
+# --------------------------------------------------------------------- timeline
+
+
+async def append_event(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    kind: EventKind,
+    now: datetime,
+    actor_id: int | None,
+    message_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> EventRow:
+    """Take the conversation's next seq and record the event under it.
+
+    The UPDATE … RETURNING locks the conversation row until the transaction
+    ends, so concurrent writers to one conversation line up: none shares or
+    skips a seq, and a rolled-back writer gives its seq back.
+    """
+    seq = await allocate_seq(session, conversation_id=conversation_id, now=now)
+    return await insert_event(
+        session,
+        conversation_id=conversation_id,
+        seq=seq,
+        kind=kind,
+        now=now,
+        actor_id=actor_id,
+        message_id=message_id,
+        payload=payload,
+    )
+
+
+async def insert_event(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    seq: int,
+    kind: EventKind,
+    now: datetime,
+    actor_id: int | None,
+    message_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> EventRow:
+    """Record an event under a seq already taken with allocate_seq."""
+    event = EventRow(
+        conversation_id=conversation_id,
+        seq=seq,
+        kind=kind,
+        message_id=message_id,
+        actor_id=actor_id,
+        payload=payload,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def allocate_seq(session: AsyncSession, *, conversation_id: int, now: datetime) -> int:
+    result = await session.execute(
+        update(ConversationRow)
+        .where(ConversationRow.id == conversation_id)  # type: ignore[arg-type]
+        .values(last_seq=ConversationRow.last_seq + 1, last_activity_at=now)
+        .returning(ConversationRow.last_seq)
+    )
+    return int(result.scalar_one())
+
+
+async def list_events(
+    session: AsyncSession, *, conversation_id: int, after_seq: int, limit: int
+) -> list[EventRow]:
+    result = await session.execute(
+        select(EventRow)
+        .where(EventRow.conversation_id == conversation_id, EventRow.seq > after_seq)
+        .order_by(EventRow.seq)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def lock_conversation(
+    session: AsyncSession, *, conversation_id: int
+) -> ConversationRow | None:
+    """Read the conversation with a row lock held to commit (a no-op lock on SQLite)."""
+    result = await session.execute(
+        select(ConversationRow)
+        .where(ConversationRow.id == conversation_id)  # type: ignore[arg-type]
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()

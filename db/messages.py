@@ -1,0 +1,241 @@
+"""Queries on messages and reactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, delete, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import MembershipRow, MessageKind, MessageRow, ReactionRow
+
+
+async def get_messages(session: AsyncSession, *, ids: Sequence[int]) -> list[MessageRow]:
+    if not ids:
+        return []
+    result = await session.execute(select(MessageRow).where(MessageRow.id.in_(ids)))  # type: ignore[union-attr]
+    return list(result.scalars())
+
+
+async def get_message_by_client_id(
+    session: AsyncSession, *, conversation_id: int, author_id: int, client_message_id: str
+) -> MessageRow | None:
+    result = await session.execute(
+        select(MessageRow).where(
+            MessageRow.conversation_id == conversation_id,
+            MessageRow.author_id == author_id,
+            MessageRow.client_message_id == client_message_id,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def insert_message(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    seq: int,
+    kind: MessageKind,
+    author_id: int | None,
+    body: str,
+    now: datetime,
+    client_message_id: str | None = None,
+    reply_to_id: int | None = None,
+) -> MessageRow:
+    row = MessageRow(
+        conversation_id=conversation_id,
+        seq=seq,
+        kind=kind,
+        author_id=author_id,
+        body=body,
+        client_message_id=client_message_id,
+        reply_to_id=reply_to_id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def save_message(session: AsyncSession, *, message: MessageRow) -> MessageRow:
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def page_messages(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int,
+    newest_first: bool,
+) -> list[MessageRow]:
+    """Messages with after_seq < seq < before_seq, in the order asked (keyset on seq)."""
+    query = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+    if after_seq is not None:
+        query = query.where(MessageRow.seq > after_seq)
+    if before_seq is not None:
+        query = query.where(MessageRow.seq < before_seq)
+    order = MessageRow.seq.desc() if newest_first else MessageRow.seq.asc()  # type: ignore[attr-defined]
+    result = await session.execute(query.order_by(order).limit(limit))
+    return list(result.scalars())
+
+
+async def last_messages(
+    session: AsyncSession, *, conversation_ids: Sequence[int]
+) -> dict[int, MessageRow]:
+    """The newest message of each conversation, in one statement."""
+    if not conversation_ids:
+        return {}
+    newest = (
+        select(MessageRow.conversation_id, func.max(MessageRow.seq))
+        .where(MessageRow.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
+        .group_by(MessageRow.conversation_id)
+    )
+    result = await session.execute(
+        select(MessageRow).where(tuple_(MessageRow.conversation_id, MessageRow.seq).in_(newest))
+    )
+    return {row.conversation_id: row for row in result.scalars()}
+
+
+async def unread_counts(
+    session: AsyncSession, *, user_id: int, conversation_ids: Sequence[int]
+) -> dict[int, int]:
+    """Live text messages by others above the user's read marker, by conversation."""
+    if not conversation_ids:
+        return {}
+    result = await session.execute(
+        select(MessageRow.conversation_id, func.count(MessageRow.id))
+        .join(
+            MembershipRow,
+            and_(
+                MembershipRow.conversation_id == MessageRow.conversation_id,
+                MembershipRow.user_id == user_id,
+            ),
+        )
+        .where(
+            MessageRow.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
+            MessageRow.seq > MembershipRow.last_read_seq,
+            MessageRow.kind == MessageKind.TEXT,
+            MessageRow.deleted_at.is_(None),  # type: ignore[union-attr]
+            (MessageRow.author_id != user_id) | MessageRow.author_id.is_(None),  # type: ignore[union-attr]
+        )
+        .group_by(MessageRow.conversation_id)
+    )
+    return {conversation_id: count for conversation_id, count in result.tuples()}
+
+
+# -------------------------------------------------------------------- reactions
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionSummary:
+    emoji: str
+    count: int
+    viewer_has_reacted: bool
+
+
+async def reaction_summaries(
+    session: AsyncSession, *, message_ids: Sequence[int], viewer_id: int | None
+) -> dict[int, list[ReactionSummary]]:
+    """Reactions grouped by emoji, in the order each emoji was first used."""
+    if not message_ids:
+        return {}
+    viewer_flag = func.max(case((ReactionRow.user_id == (viewer_id or 0), 1), else_=0))
+    result = await session.execute(
+        select(
+            ReactionRow.message_id,
+            ReactionRow.emoji,
+            func.count(),
+            viewer_flag,
+            func.min(ReactionRow.id),
+        )
+        .where(ReactionRow.message_id.in_(message_ids))  # type: ignore[attr-defined]
+        .group_by(ReactionRow.message_id, ReactionRow.emoji)
+        .order_by(ReactionRow.message_id, func.min(ReactionRow.id))
+    )
+    summaries: dict[int, list[ReactionSummary]] = {}
+    for message_id, emoji, count, reacted, _first in result.tuples():
+        summaries.setdefault(message_id, []).append(
+            ReactionSummary(emoji=emoji, count=count, viewer_has_reacted=bool(reacted))
+        )
+    return summaries
+
+
+async def add_reaction(
+    session: AsyncSession, *, message_id: int, user_id: int, emoji: str, now: datetime
+) -> bool:
+    """Record the reaction; False when the user had already reacted with that emoji."""
+    existing = await session.execute(
+        select(ReactionRow.id).where(
+            ReactionRow.message_id == message_id,
+            ReactionRow.user_id == user_id,
+            ReactionRow.emoji == emoji,
+        )
+    )
+    if existing.first() is not None:
+        return False
+    session.add(ReactionRow(message_id=message_id, user_id=user_id, emoji=emoji, created_at=now))
+    await session.flush()
+    return True
+
+
+async def remove_reaction(
+    session: AsyncSession, *, message_id: int, user_id: int, emoji: str
+) -> bool:
+    result = await session.execute(
+        delete(ReactionRow).where(
+            ReactionRow.message_id == message_id,  # type: ignore[arg-type]
+            ReactionRow.user_id == user_id,  # type: ignore[arg-type]
+            ReactionRow.emoji == emoji,  # type: ignore[arg-type]
+        )
+    )
+    return result.rowcount > 0  # type: ignore[attr-defined]
+
+
+async def clear_reactions(session: AsyncSession, *, message_id: int) -> None:
+    await session.execute(delete(ReactionRow).where(ReactionRow.message_id == message_id))  # type: ignore[arg-type]
+
+
+async def search_messages(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    text: str,
+    conversation_id: int | None,
+    before_id: int | None,
+    limit: int,
+) -> list[MessageRow]:
+    """Live text messages containing text (case-insensitive) in the user's conversations.
+
+    Newest first. A substring match for now; ranked full-text search
+    (PostgreSQL tsvector, SQLite FTS5) is planned and will keep this signature.
+    """
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(MessageRow)
+        .join(
+            MembershipRow,
+            and_(
+                MembershipRow.conversation_id == MessageRow.conversation_id,
+                MembershipRow.user_id == user_id,
+            ),
+        )
+        .where(
+            MessageRow.deleted_at.is_(None),  # type: ignore[union-attr]
+            MessageRow.kind == MessageKind.TEXT,
+            func.lower(MessageRow.body).like(f"%{escaped}%", escape="\\"),
+        )
+        .order_by(MessageRow.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    if conversation_id is not None:
+        query = query.where(MessageRow.conversation_id == conversation_id)
+    if before_id is not None:
+        query = query.where(MessageRow.id < before_id)  # type: ignore[operator]
+    result = await session.execute(query)
+    return list(result.scalars())

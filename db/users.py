@@ -1,0 +1,92 @@
+"""Queries on users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import UserRow
+
+
+def username_key(username: str) -> str:
+    return username.casefold()
+
+
+async def get_users(session: AsyncSession, *, ids: Sequence[int]) -> list[UserRow]:
+    if not ids:
+        return []
+    result = await session.execute(select(UserRow).where(UserRow.id.in_(ids)))  # type: ignore[union-attr]
+    return list(result.scalars())
+
+
+async def get_user_by_username(session: AsyncSession, *, username: str) -> UserRow | None:
+    result = await session.execute(
+        select(UserRow).where(UserRow.username_key == username_key(username))
+    )
+    return result.scalar_one_or_none()
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    display_name: str,
+    password_hash: str | None,
+    now: datetime,
+) -> UserRow:
+    """Insert a user; a taken name raises IntegrityError at flush."""
+    user = UserRow(
+        username=username,
+        username_key=username_key(username),
+        display_name=display_name,
+        display_name_key=display_name.casefold(),
+        password_hash=password_hash,
+        created_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def search_users(
+    session: AsyncSession, *, prefix: str | None, after_key: str | None, limit: int
+) -> list[UserRow]:
+    """Users by username, optionally those whose username or display name starts with prefix."""
+    query = select(UserRow).order_by(UserRow.username_key)
+    if prefix:
+        pattern = _escape_like(prefix.casefold()) + "%"
+        query = query.where(
+            or_(
+                UserRow.username_key.like(pattern, escape="\\"),
+                UserRow.display_name_key.like(pattern, escape="\\"),
+            )
+        )
+    if after_key is not None:
+        query = query.where(UserRow.username_key > after_key)
+    result = await session.execute(query.limit(limit))
+    return list(result.scalars())
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    user: UserRow,
+    display_name: str | None,
+    avatar_url: str | None,
+    clear_avatar: bool,
+) -> UserRow:
+    if display_name is not None:
+        user.display_name = display_name
+        user.display_name_key = display_name.casefold()
+    if avatar_url is not None or clear_avatar:
+        user.avatar_url = avatar_url
+    session.add(user)
+    await session.flush()
+    return user

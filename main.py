@@ -1,0 +1,178 @@
+"""Parley: settings, lifespan (engine, broadcaster), routers, and the command line.
+
+python main.py            serve (embedded defaults: SQLite + memory://)
+python main.py migrate    apply database migrations (PostgreSQL deployments)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+import uvicorn
+from broadcaster import Broadcast
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from starlette.requests import HTTPConnection
+from strawberry.fastapi import GraphQLRouter
+
+from auth.tokens import TokenService, bearer_token
+from db.engine import create_engine, create_sessionmaker, is_sqlite
+from db.migrate import upgrade
+from resolvers.context import Context, Services
+from resolvers.publisher import Publisher
+from schema.schema import schema
+
+logger = logging.getLogger("parley")
+
+PLACEHOLDER_SECRETS = {"", "changethis", "change-me", "changeme", "secret", "dev", "development"}
+
+
+class Settings(BaseSettings):
+    """Every setting is an environment variable of the same name (see the README)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    broadcast_url: str = "memory://"
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    auto_migrate: bool | None = None
+    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_origins(cls, values: dict[str, object]) -> dict[str, object]:
+        origins = values.get("cors_origins")
+        if isinstance(origins, str):
+            values["cors_origins"] = [o.strip() for o in origins.split(",") if o.strip()]
+        return values
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
+        if self.auto_migrate is None:
+            # The embedded default migrates itself; shared databases are
+            # migrated once per deployment with `python main.py migrate`.
+            self.auto_migrate = is_sqlite(self.database_url)
+        if self.environment == "production":
+            if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
+                raise ValueError(
+                    "SECRET_KEY must be set to a random value of at least 32 characters in "
+                    "production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+                )
+        return self
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or in development one generated once and kept on disk."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+            logger.warning(
+                "SECRET_KEY is not set: generated a development secret in %s. "
+                "Set SECRET_KEY (and ENVIRONMENT=production) before going live.",
+                path,
+            )
+        return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if is_sqlite(settings.database_url):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.auto_migrate:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        engine = create_engine(settings.database_url)
+        broadcast = Broadcast(settings.broadcast_url)
+        await broadcast.connect()
+        app.state.services = Services(
+            sessionmaker=create_sessionmaker(engine),
+            tokens=TokenService(
+                settings.resolved_secret_key(),
+                access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            ),
+            publisher=Publisher(broadcast),
+            refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+        )
+        try:
+            yield
+        finally:
+            await broadcast.disconnect()
+            await engine.dispose()
+
+    app = FastAPI(title="Parley", lifespan=lifespan)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+    )
+    app.include_router(
+        GraphQLRouter(schema, context_getter=get_context, graphql_ide="graphiql"),
+        prefix="/graphql",
+    )
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def get_context(connection: HTTPConnection) -> Context:
+    return Context(
+        services=connection.app.state.services,
+        access_token=bearer_token(connection.headers.get("authorization")),
+    )
+
+
+def main(argv: list[str]) -> int:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if argv[1:2] == ["migrate"]:
+        if is_sqlite(settings.database_url):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+        print(f"migrated {settings.database_url.split('@')[-1]}")
+        return 0
+    if argv[1:]:
+        print(__doc__)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,1 @@
+"""What the API does: root-field resolvers, authorisation and the real-time fan-out."""

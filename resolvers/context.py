@@ -1,0 +1,127 @@
+"""The per-request (or per-socket) context, with its database access and loaders."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.fastapi import BaseContext
+
+from auth.tokens import AccessClaims, TokenService
+from db import auth_sessions
+from db.models import UserRow
+from resolvers.loaders import Loaders
+from resolvers.publisher import Publisher
+from schema.errors import Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What lives as long as the process: built once by ``main.py``."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    tokens: TokenService
+    publisher: Publisher
+    refresh_ttl: timedelta
+
+
+class RequestDb:
+    """One session per operation, used by one coroutine at a time.
+
+    GraphQL resolves sibling fields concurrently and an AsyncSession allows
+    one statement at a time, so every use goes through a lock.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            yield self._current()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The one owner of a write: commit on success, roll back on any error."""
+        async with self._lock:
+            session = self._current()
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+
+    def _current(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessionmaker()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+@dataclass
+class Context(BaseContext):
+    services: Services
+    # The raw access token presented by the HTTP request or the socket's
+    # connection_init; it is checked against the sessions table per operation.
+    access_token: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    db: RequestDb = field(init=False)
+    loaders: Loaders = field(init=False)
+    _viewer: UserRow | None = field(default=None, init=False)
+    _claims: AccessClaims | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self.begin_operation()
+
+    def begin_operation(self) -> None:
+        """Fresh session, loaders and viewer for each operation, also on a long-lived socket."""
+        self.db = RequestDb(self.services.sessionmaker)
+        self.loaders = Loaders(self.db)
+        self._viewer = None
+        self._claims = None
+
+    async def end_operation(self) -> None:
+        await self.db.close()
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def viewer(self) -> UserRow | None:
+        """The signed-in user, or None for an anonymous caller."""
+        if self._viewer is None and self.access_token:
+            claims = self.services.tokens.read_access_token(self.access_token)
+            if claims is None:
+                return None
+            async with self.db.read() as session:
+                user = await auth_sessions.get_signed_in_user(
+                    session, session_id=claims.session_id, user_id=claims.user_id, now=self.now
+                )
+            if user is not None:
+                self._viewer, self._claims = user, claims
+                self.loaders.viewer_id = user.id
+                self.loaders.users.prime(user.id, user)  # type: ignore[arg-type]
+        return self._viewer
+
+    async def require_viewer(self) -> UserRow:
+        viewer = await self.viewer()
+        if viewer is None:
+            if self.access_token:
+                raise Unauthenticated(
+                    "The access token is invalid, expired or signed out: refresh it or sign in."
+                )
+            raise Unauthenticated()
+        return viewer

@@ -1,0 +1,34 @@
+"""Searching the messages the viewer can read."""
+
+from __future__ import annotations
+
+from db import messages
+from db.models import MessageRow
+from resolvers.context import Context
+from resolvers.paging import Page, forward_limit, forward_page
+from schema.errors import BadUserInput
+from schema.ids import decode_cursor, encode_cursor
+
+
+async def search_messages(
+    ctx: Context, *, text: str, conversation_id: int | None, first: int | None, after: str | None
+) -> Page[MessageRow]:
+    viewer = await ctx.require_viewer()
+    text = text.strip()
+    if not 1 <= len(text) <= 200:
+        raise BadUserInput("The search query must be 1 to 200 characters.", field="query")
+    limit = forward_limit(first)
+    before_id = int(decode_cursor(after, arity=1)[0]) if after is not None else None
+    async with ctx.db.read() as session:
+        rows = await messages.search_messages(
+            session,
+            user_id=viewer.id,  # type: ignore[arg-type]
+            text=text,
+            conversation_id=conversation_id,
+            before_id=before_id,
+            limit=limit + 1,
+        )
+    ctx.loaders.remember(*rows)
+    return forward_page(
+        rows, limit=limit, after_given=after is not None, cursor=lambda row: encode_cursor(row.id)
+    )

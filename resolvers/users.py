@@ -1,0 +1,69 @@
+"""Users: lookups, search and profile changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db import users
+from db.models import UserRow
+from resolvers import validation
+from resolvers.context import Context
+from resolvers.paging import Page, forward_limit, forward_page
+from schema.ids import decode_cursor, encode_cursor
+
+
+async def by_id(ctx: Context, user_id: int) -> UserRow | None:
+    await ctx.require_viewer()
+    return await ctx.loaders.users.load(user_id)
+
+
+async def by_username(ctx: Context, username: str) -> UserRow | None:
+    await ctx.require_viewer()
+    async with ctx.db.read() as session:
+        user = await users.get_user_by_username(session, username=username.strip())
+    if user is not None:
+        ctx.loaders.remember(user)
+    return user
+
+
+async def search(
+    ctx: Context, *, search: str | None, first: int | None, after: str | None
+) -> Page[UserRow]:
+    await ctx.require_viewer()
+    limit = forward_limit(first)
+    after_key = str(decode_cursor(after, arity=1)[0]) if after is not None else None
+    async with ctx.db.read() as session:
+        rows = await users.search_users(
+            session, prefix=(search or "").strip() or None, after_key=after_key, limit=limit + 1
+        )
+    ctx.loaders.remember(*rows)
+    return forward_page(
+        rows,
+        limit=limit,
+        after_given=after is not None,
+        cursor=lambda row: encode_cursor(row.username_key),
+    )
+
+
+async def update_profile(ctx: Context, *, changes: dict[str, Any]) -> UserRow:
+    """Set displayName and/or avatarUrl; avatarUrl null removes the avatar."""
+    viewer = await ctx.require_viewer()
+    display_name = None
+    if changes.get("display_name") is not None:
+        display_name = validation.single_line(
+            changes["display_name"], field="displayName", max_length=64
+        )
+    avatar_url = changes.get("avatar_url")
+    if avatar_url:
+        avatar_url = validation.url(avatar_url, field="avatarUrl")
+    async with ctx.db.transaction() as session:
+        user = await session.merge(viewer)
+        user = await users.update_profile(
+            session,
+            user=user,
+            display_name=display_name,
+            avatar_url=avatar_url or None,
+            clear_avatar="avatar_url" in changes and not avatar_url,
+        )
+    ctx.loaders.remember(user)
+    return user

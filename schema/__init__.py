@@ -1,0 +1,1 @@
+"""The GraphQL API's description: types, inputs, enums, the Schema and its extensions."""

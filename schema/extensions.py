@@ -1,0 +1,102 @@
+"""Schema extensions: per-operation scope, and error codes with masking."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from schema.errors import ParleyError
+
+logger = logging.getLogger("parley.errors")
+
+MASKED_MESSAGE = "Unexpected error."
+
+
+class OperationScope(SchemaExtension):
+    """Fresh loaders and session per operation; the session is closed when it ends.
+
+    This covers HTTP requests and every operation on a long-lived WebSocket alike.
+    """
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        begin = getattr(context, "begin_operation", None)
+        if begin is not None:
+            begin()
+        try:
+            yield
+        finally:
+            end = getattr(context, "end_operation", None)
+            if end is not None:
+                await end()
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error an ``extensions.code``; mask the unexpected ones.
+
+    Domain errors (``ParleyError``) go out as raised. Parse and validation
+    errors keep their message (it is about the client's document) and get
+    the codes Apollo clients know. Anything else is logged with the request
+    id and replaced by a generic INTERNAL_SERVER_ERROR.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [self._coded(error) for error in errors]  # type: ignore[union-attr]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, ParleyError):
+            if error.extensions and error.extensions.get("code"):
+                return error
+            return GraphQLError(
+                original.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions=original.extensions,
+            )
+        if isinstance(error, ParleyError):
+            return error
+        if original is None:
+            if error.extensions and error.extensions.get("code"):
+                return error
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={**(error.extensions or {}), "code": _client_error_code(error)},
+            )
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        logger.error(
+            "unexpected error (request %s) at %s",
+            request_id,
+            error.path,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        return GraphQLError(
+            MASKED_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+
+def _client_error_code(error: GraphQLError) -> str:
+    message = error.message
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$") or "got invalid value" in message:
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"

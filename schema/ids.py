@@ -1,0 +1,60 @@
+"""Opaque Relay global ids ("Type:key", base64url) and cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from schema.errors import BadUserInput, NotFound
+
+
+def encode_global_id(type_name: str, key: int) -> str:
+    return _b64(f"{type_name}:{key}")
+
+
+def decode_global_id(global_id: str) -> tuple[str, int]:
+    """The (type name, database key) of a global id; BAD_USER_INPUT when it is not one."""
+    try:
+        type_name, _, key = _unb64(global_id).partition(":")
+        if not type_name or not key.isdigit():
+            raise ValueError(global_id)
+        return type_name, int(key)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadUserInput(f"{global_id!r} is not a valid ID.") from None
+
+
+def decode_id_of(global_id: str, *type_names: str, field: str | None = None) -> int:
+    """The database key of a global id that must name one of ``type_names``.
+
+    An id of the wrong kind is NOT_FOUND: no object of the asked kind has it.
+    """
+    type_name, key = decode_global_id(global_id)
+    if type_name not in type_names:
+        what = " or ".join(type_names)
+        raise NotFound(f"No {what} has the ID {global_id!r}.")
+    return key
+
+
+def encode_cursor(*parts: Any) -> str:
+    return _b64(json.dumps(parts, separators=(",", ":")))
+
+
+def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
+    try:
+        parts = json.loads(_unb64(cursor))
+        if not isinstance(parts, list) or len(parts) != arity:
+            raise ValueError(cursor)
+        return parts
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(text: str) -> str:
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii")).decode()

@@ -1,0 +1,37 @@
+"""The Schema object: roots, extra types and extensions."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from schema.events import EVENT_TYPES
+from schema.extensions import ErrorCodes, OperationScope
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.subscription import Subscription
+from schema.types import DirectConversation, Group
+
+
+class ParleySchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
+        # ErrorCodes logs what is unexpected (with the request id); domain and
+        # validation errors are the client's business, not the server log's.
+        return None
+
+
+schema = ParleySchema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[Group, DirectConversation, *EVENT_TYPES],
+    extensions=[
+        OperationScope,
+        ErrorCodes,
+        QueryDepthLimiter(max_depth=12),
+        MaxAliasesLimiter(max_alias_count=30),
+        MaxTokensLimiter(max_token_count=4000),
+    ],
+    config=StrawberryConfig(auto_camel_case=True),
+)

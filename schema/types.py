@@ -1,0 +1,436 @@
+"""Object types of the API, converted explicitly from the database rows.
+
+Relationship fields read through the per-operation DataLoaders in the
+context; these classes never open a session themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry import Private
+from strawberry.types import Info
+
+from db.models import ConversationKind, ConversationRow, MembershipRow, MessageRow, Role, UserRow
+from db.models import MessageKind as MessageKindValue
+from resolvers import conversations as conversation_resolvers
+from resolvers import messages as message_resolvers
+from resolvers.paging import Page
+from schema.ids import encode_global_id
+
+if TYPE_CHECKING:
+    from resolvers.context import Context
+
+    ContextInfo = Info[Context, None]
+else:
+    ContextInfo = Info
+
+
+@strawberry.interface(name="Node")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(name="PageInfo")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[object]) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.edges[0][0] if page.edges else None,
+            end_cursor=page.edges[-1][0] if page.edges else None,
+        )
+
+
+# ------------------------------------------------------------------------ users
+
+
+@strawberry.type(name="User")
+class User(Node):
+    db_id: Private[int]
+    username: str
+    display_name: str
+    avatar_url: str | None
+    created_at: datetime
+    last_seen_at: datetime | None
+
+    @strawberry.field(
+        description="Online while the user has at least one live connection on any server node."
+    )
+    def online(self) -> bool:
+        # Presence arrives with the real-time work; until then nobody is
+        # reported online rather than guessing.
+        return False
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> User:
+        assert row.id is not None
+        return cls(
+            id=strawberry.ID(encode_global_id("User", row.id)),
+            db_id=row.id,
+            username=row.username,
+            display_name=row.display_name,
+            avatar_url=row.avatar_url,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+        )
+
+
+@strawberry.type(name="UserEdge")
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type(name="UserConnection")
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[UserRow]) -> UserConnection:
+        return cls(
+            edges=[UserEdge(cursor=c, node=User.from_row(row)) for c, row in page.edges],
+            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        )
+
+
+# ---------------------------------------------------------------- conversations
+
+
+@strawberry.enum(name="MemberRole")
+class MemberRole(enum.Enum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+    @classmethod
+    def of(cls, role: str) -> MemberRole:
+        return cls(Role(role).value)
+
+
+@strawberry.type(name="Member")
+class Member:
+    user_db_id: Private[int]
+    role: MemberRole
+    joined_at: datetime
+    last_read_seq: int = strawberry.field(
+        description="Read marker: the highest seq this member has read."
+    )
+
+    @strawberry.field
+    async def user(self, info: ContextInfo) -> User:
+        return await load_user(info, self.user_db_id)
+
+    @classmethod
+    def from_row(cls, row: MembershipRow) -> Member:
+        return cls(
+            user_db_id=row.user_id,
+            role=MemberRole.of(row.role),
+            joined_at=row.joined_at,
+            last_read_seq=row.last_read_seq,
+        )
+
+
+@strawberry.type(name="MemberEdge")
+class MemberEdge:
+    cursor: str
+    node: Member
+
+
+@strawberry.type(name="MemberConnection")
+class MemberConnection:
+    edges: list[MemberEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def of(cls, page: Page[MembershipRow]) -> MemberConnection:
+        return cls(
+            edges=[MemberEdge(cursor=c, node=Member.from_row(row)) for c, row in page.edges],
+            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+            total_count=page.total_count or 0,
+        )
+
+
+@strawberry.interface(
+    name="Conversation",
+    description="A direct conversation between two users, or a group. Only members can see it.",
+)
+class Conversation(Node):
+    db_id: Private[int]
+    created_at: datetime
+    last_activity_at: datetime = strawberry.field(
+        description="Time of the newest timeline event; conversations are listed newest first."
+    )
+    last_seq: int = strawberry.field(
+        description="Seq of the newest timeline event (0 when there is none)."
+    )
+
+    @strawberry.field
+    async def last_message(self, info: ContextInfo) -> Message | None:
+        row = await info.context.loaders.last_messages.load(self.db_id)
+        return Message.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Messages by others with a seq above the viewer's read marker.")
+    async def unread_count(self, info: ContextInfo) -> int:
+        if await info.context.loaders.viewer_memberships.load(self.db_id) is None:
+            return 0
+        return await info.context.loaders.unread_counts.load(self.db_id)
+
+    @strawberry.field
+    async def viewer_last_read_seq(self, info: ContextInfo) -> int:
+        membership = await info.context.loaders.viewer_memberships.load(self.db_id)
+        return membership.last_read_seq if membership is not None else 0
+
+    @strawberry.field
+    async def members(
+        self, info: ContextInfo, first: int | None = 50, after: str | None = None
+    ) -> MemberConnection:
+        page = await conversation_resolvers.members(
+            info.context, conversation_id=self.db_id, first=first, after=after
+        )
+        return MemberConnection.of(page)
+
+    @strawberry.field(
+        description="History, oldest first within a page; `last: N` gives the newest N."
+    )
+    async def messages(
+        self,
+        info: ContextInfo,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> MessageConnection:
+        page = await message_resolvers.history(
+            info.context,
+            conversation_id=self.db_id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+        return MessageConnection.of(page)
+
+
+@strawberry.type(name="Group")
+class Group(Conversation):
+    title: str
+    description: str | None
+    avatar_url: str | None
+    is_public: bool = strawberry.field(
+        description="Public groups can be found with publicGroups and joined by anyone."
+    )
+
+    @strawberry.field(
+        description="The viewer's role; MEMBER for a public group the viewer has not joined "
+        "(see viewerIsMember)."
+    )
+    async def viewer_role(self, info: ContextInfo) -> MemberRole:
+        membership = await info.context.loaders.viewer_memberships.load(self.db_id)
+        return MemberRole.of(membership.role) if membership is not None else MemberRole.MEMBER
+
+    @strawberry.field(description="False while the viewer only previews a public group.")
+    async def viewer_is_member(self, info: ContextInfo) -> bool:
+        return await info.context.loaders.viewer_memberships.load(self.db_id) is not None
+
+    @strawberry.field
+    async def member_count(self, info: ContextInfo) -> int:
+        return await info.context.loaders.member_counts.load(self.db_id)
+
+
+@strawberry.type(name="DirectConversation")
+class DirectConversation(Conversation):
+    @strawberry.field(description="The other participant.")
+    async def peer(self, info: ContextInfo) -> User:
+        peer_id = await info.context.loaders.peers.load(self.db_id)
+        return await load_user(info, peer_id)
+
+
+def conversation_from_row(row: ConversationRow) -> Group | DirectConversation:
+    assert row.id is not None
+    common = {
+        "db_id": row.id,
+        "created_at": row.created_at,
+        "last_activity_at": row.last_activity_at,
+        "last_seq": row.last_seq,
+    }
+    if row.kind == ConversationKind.DIRECT:
+        return DirectConversation(
+            id=strawberry.ID(encode_global_id("DirectConversation", row.id)), **common
+        )
+    return Group(
+        id=strawberry.ID(encode_global_id("Group", row.id)),
+        title=row.title or "",
+        description=row.description,
+        avatar_url=row.avatar_url,
+        is_public=row.is_public,
+        **common,
+    )
+
+
+def group_from_row(row: ConversationRow) -> Group:
+    group = conversation_from_row(row)
+    assert isinstance(group, Group)
+    return group
+
+
+@strawberry.type(name="ConversationEdge")
+class ConversationEdge:
+    cursor: str
+    node: Conversation
+
+
+@strawberry.type(name="ConversationConnection")
+class ConversationConnection:
+    edges: list[ConversationEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[ConversationRow]) -> ConversationConnection:
+        return cls(
+            edges=[
+                ConversationEdge(cursor=c, node=conversation_from_row(row)) for c, row in page.edges
+            ],
+            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        )
+
+
+@strawberry.type(name="GroupEdge")
+class GroupEdge:
+    cursor: str
+    node: Group
+
+
+@strawberry.type(name="GroupConnection")
+class GroupConnection:
+    edges: list[GroupEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[ConversationRow]) -> GroupConnection:
+        return cls(
+            edges=[GroupEdge(cursor=c, node=group_from_row(row)) for c, row in page.edges],
+            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        )
+
+
+# --------------------------------------------------------------------- messages
+
+
+@strawberry.enum(name="MessageKind")
+class MessageKind(enum.Enum):
+    TEXT = strawberry.enum_value("TEXT", description="Written by a user.")
+    SYSTEM = strawberry.enum_value(
+        "SYSTEM", description="Written by the server: member joined, left, title changed…"
+    )
+
+
+@strawberry.type(name="Reaction")
+class Reaction:
+    emoji: str
+    count: int
+    viewer_has_reacted: bool
+
+
+@strawberry.type(name="Message")
+class Message(Node):
+    db_id: Private[int]
+    conversation_db_id: Private[int]
+    author_db_id: Private[int | None]
+    reply_to_db_id: Private[int | None]
+    seq: int = strawberry.field(
+        description="Seq of the timeline event that added it: increasing within the conversation."
+    )
+    kind: MessageKind
+    body: str | None = strawberry.field(
+        description="Plain text as sent (never HTML); null once deleted."
+    )
+    client_message_id: str | None = strawberry.field(
+        description="The sender's idempotency key: resending with the same key returns the same "
+        "message."
+    )
+    created_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+
+    @strawberry.field
+    async def conversation(self, info: ContextInfo) -> Conversation:
+        row = await info.context.loaders.conversations.load(self.conversation_db_id)
+        assert row is not None
+        return conversation_from_row(row)
+
+    @strawberry.field(description="Null for SYSTEM messages.")
+    async def author(self, info: ContextInfo) -> User | None:
+        if self.author_db_id is None:
+            return None
+        row = await info.context.loaders.users.load(self.author_db_id)
+        return User.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def reply_to(self, info: ContextInfo) -> Message | None:
+        if self.reply_to_db_id is None:
+            return None
+        row = await info.context.loaders.messages.load(self.reply_to_db_id)
+        return Message.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def reactions(self, info: ContextInfo) -> list[Reaction]:
+        summaries = await info.context.loaders.reactions.load(self.db_id)
+        return [
+            Reaction(emoji=s.emoji, count=s.count, viewer_has_reacted=s.viewer_has_reacted)
+            for s in summaries
+        ]
+
+    @classmethod
+    def from_row(cls, row: MessageRow) -> Message:
+        assert row.id is not None
+        return cls(
+            id=strawberry.ID(encode_global_id("Message", row.id)),
+            db_id=row.id,
+            conversation_db_id=row.conversation_id,
+            author_db_id=row.author_id,
+            reply_to_db_id=row.reply_to_id,
+            seq=row.seq,
+            kind=MessageKind(MessageKindValue(row.kind).value),
+            body=row.body,
+            client_message_id=row.client_message_id,
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+            deleted_at=row.deleted_at,
+        )
+
+
+@strawberry.type(name="MessageEdge")
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type(name="MessageConnection")
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[MessageRow]) -> MessageConnection:
+        return cls(
+            edges=[MessageEdge(cursor=c, node=Message.from_row(row)) for c, row in page.edges],
+            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        )
+
+
+async def load_user(info: ContextInfo, user_id: int) -> User:
+    row = await info.context.loaders.users.load(user_id)
+    assert row is not None, f"user {user_id} is referenced but missing"
+    return User.from_row(row)
