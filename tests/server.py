@@ -1,0 +1,75 @@
+"""A real Parley server in a subprocess, as a user would run it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(
+    *,
+    data_dir: Path,
+    database_url: str,
+    broadcast_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Start ``python main.py`` and yield its base URL once /health answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "BROADCAST_URL": broadcast_url,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    if not database_url.startswith("sqlite"):
+        subprocess.run(
+            [sys.executable, "main.py", "migrate"], cwd=ROOT, env=env, check=True, timeout=120
+        )
+    log = (data_dir / f"server-{port}.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "main.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {(data_dir / log.name).read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 60 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
