@@ -27,12 +27,14 @@ from strawberry.fastapi import GraphQLRouter
 
 from auth.tokens import TokenService, bearer_token
 from db.engine import create_engine, create_sessionmaker, is_sqlite
-from db.migrate import upgrade
+from db.migrate import new_revision, upgrade
 from resolvers.context import Context, Services
 from resolvers.publisher import Publisher
 from schema.schema import schema
 
 logger = logging.getLogger("parley")
+
+SCHEMA_FILE = Path(__file__).parent / "schema.graphql"
 
 PLACEHOLDER_SECRETS = {"", "changethis", "change-me", "changeme", "secret", "dev", "development"}
 
@@ -74,8 +76,8 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
                 raise ValueError(
-                    "SECRET_KEY must be set to a random value of at least 32 characters in "
-                    "production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+                    "SECRET_KEY must be a random value of at least 32 characters in production, "
+                    "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
                 )
         return self
 
@@ -149,6 +151,10 @@ async def get_context(connection: HTTPConnection) -> Context:
     )
 
 
+def schema_sdl() -> str:
+    return schema.as_str() + "\n"
+
+
 def main(argv: list[str]) -> int:
     settings = Settings()
     logging.basicConfig(
@@ -159,6 +165,13 @@ def main(argv: list[str]) -> int:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.database_url)
         print(f"migrated {settings.database_url.split('@')[-1]}")
+        return 0
+    if argv[1:2] == ["revision"] and len(argv) == 3:
+        new_revision(argv[2])
+        return 0
+    if argv[1:2] == ["schema"]:
+        SCHEMA_FILE.write_text(schema_sdl())
+        print(f"wrote {SCHEMA_FILE}")
         return 0
     if argv[1:]:
         print(__doc__)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.models import AuthSessionRow, RefreshTokenRow, UserRow
 
@@ -31,8 +33,8 @@ async def find_refresh_token(
 ) -> tuple[RefreshTokenRow, AuthSessionRow] | None:
     result = await session.execute(
         select(RefreshTokenRow, AuthSessionRow)
-        .join(AuthSessionRow, AuthSessionRow.id == RefreshTokenRow.session_id)  # type: ignore[arg-type]
-        .where(RefreshTokenRow.token_hash == token_hash)
+        .join(AuthSessionRow, col(AuthSessionRow.id) == col(RefreshTokenRow.session_id))
+        .where(col(RefreshTokenRow.token_hash) == token_hash)
     )
     row = result.first()
     return (row[0], row[1]) if row else None
@@ -42,10 +44,10 @@ async def spend_refresh_token(session: AsyncSession, *, token_id: int, now: date
     """Mark a refresh token used; False when another request spent it first."""
     result = await session.execute(
         update(RefreshTokenRow)
-        .where(RefreshTokenRow.id == token_id, RefreshTokenRow.used_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshTokenRow.id) == token_id, col(RefreshTokenRow.used_at).is_(None))
         .values(used_at=now)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 async def touch_session(
@@ -53,7 +55,7 @@ async def touch_session(
 ) -> None:
     await session.execute(
         update(AuthSessionRow)
-        .where(AuthSessionRow.id == session_id)  # type: ignore[arg-type]
+        .where(col(AuthSessionRow.id) == session_id)
         .values(last_used_at=now, expires_at=expires_at)
     )
 
@@ -61,7 +63,7 @@ async def touch_session(
 async def revoke_session(session: AsyncSession, *, session_id: int, now: datetime) -> None:
     await session.execute(
         update(AuthSessionRow)
-        .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .where(col(AuthSessionRow.id) == session_id, col(AuthSessionRow.revoked_at).is_(None))
         .values(revoked_at=now)
     )
 
@@ -72,12 +74,12 @@ async def get_signed_in_user(
     """The user of a live (not revoked, not expired) session, in one statement."""
     result = await session.execute(
         select(UserRow)
-        .join(AuthSessionRow, AuthSessionRow.user_id == UserRow.id)  # type: ignore[arg-type]
+        .join(AuthSessionRow, col(AuthSessionRow.user_id) == col(UserRow.id))
         .where(
-            AuthSessionRow.id == session_id,
-            AuthSessionRow.user_id == user_id,
-            AuthSessionRow.revoked_at.is_(None),  # type: ignore[union-attr]
-            AuthSessionRow.expires_at > now,
+            col(AuthSessionRow.id) == session_id,
+            col(AuthSessionRow.user_id) == user_id,
+            col(AuthSessionRow.revoked_at).is_(None),
+            col(AuthSessionRow.expires_at) > now,
         )
     )
     return result.scalar_one_or_none()

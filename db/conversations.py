@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.models import ConversationKind, ConversationRow, EventKind, EventRow, MembershipRow, Role
 
@@ -20,14 +21,14 @@ def direct_key(user_a: int, user_b: int) -> str:
 async def get_conversations(session: AsyncSession, *, ids: Sequence[int]) -> list[ConversationRow]:
     if not ids:
         return []
-    result = await session.execute(
-        select(ConversationRow).where(ConversationRow.id.in_(ids))  # type: ignore[union-attr]
-    )
+    result = await session.execute(select(ConversationRow).where(col(ConversationRow.id).in_(ids)))
     return list(result.scalars())
 
 
 async def get_direct_conversation(session: AsyncSession, *, key: str) -> ConversationRow | None:
-    result = await session.execute(select(ConversationRow).where(ConversationRow.direct_key == key))
+    result = await session.execute(
+        select(ConversationRow).where(col(ConversationRow.direct_key) == key)
+    )
     return result.scalar_one_or_none()
 
 
@@ -82,19 +83,22 @@ async def list_conversations_for_user(
     """The user's conversations, newest activity first (keyset on activity time, id)."""
     query = (
         select(ConversationRow)
-        .join(MembershipRow, MembershipRow.conversation_id == ConversationRow.id)  # type: ignore[arg-type]
-        .where(MembershipRow.user_id == user_id)
-        .order_by(ConversationRow.last_activity_at.desc(), ConversationRow.id.desc())  # type: ignore[union-attr,attr-defined]
+        .join(MembershipRow, col(MembershipRow.conversation_id) == col(ConversationRow.id))
+        .where(col(MembershipRow.user_id) == user_id)
+        .order_by(col(ConversationRow.last_activity_at).desc(), col(ConversationRow.id).desc())
         .limit(limit)
     )
     if kind is not None:
-        query = query.where(ConversationRow.kind == kind)
+        query = query.where(col(ConversationRow.kind) == kind)
     if after is not None:
         at, conversation_id = after
         query = query.where(
             or_(
-                ConversationRow.last_activity_at < at,
-                and_(ConversationRow.last_activity_at == at, ConversationRow.id < conversation_id),  # type: ignore[operator]
+                col(ConversationRow.last_activity_at) < at,
+                and_(
+                    col(ConversationRow.last_activity_at) == at,
+                    col(ConversationRow.id) < conversation_id,
+                ),
             )
         )
     result = await session.execute(query)
@@ -107,19 +111,24 @@ async def list_public_groups(
     """Public groups by title (case-insensitive), optionally those whose title contains search."""
     query = (
         select(ConversationRow)
-        .where(ConversationRow.kind == ConversationKind.GROUP, ConversationRow.is_public.is_(True))  # type: ignore[attr-defined]
-        .order_by(ConversationRow.title_key, ConversationRow.id)
+        .where(
+            col(ConversationRow.kind) == ConversationKind.GROUP,
+            col(ConversationRow.is_public).is_(True),
+        )
+        .order_by(col(ConversationRow.title_key), col(ConversationRow.id))
         .limit(limit)
     )
     if search:
         escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(ConversationRow.title_key.like(f"%{escaped}%", escape="\\"))  # type: ignore[union-attr]
+        query = query.where(col(ConversationRow.title_key).like(f"%{escaped}%", escape="\\"))
     if after is not None:
         key, conversation_id = after
         query = query.where(
             or_(
-                ConversationRow.title_key > key,  # type: ignore[operator]
-                and_(ConversationRow.title_key == key, ConversationRow.id > conversation_id),  # type: ignore[operator]
+                col(ConversationRow.title_key) > key,
+                and_(
+                    col(ConversationRow.title_key) == key, col(ConversationRow.id) > conversation_id
+                ),
             )
         )
     result = await session.execute(query)
@@ -136,8 +145,8 @@ async def get_memberships_of_user(
         return []
     result = await session.execute(
         select(MembershipRow).where(
-            MembershipRow.user_id == user_id,
-            MembershipRow.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
+            col(MembershipRow.user_id) == user_id,
+            col(MembershipRow.conversation_id).in_(conversation_ids),
         )
     )
     return list(result.scalars())
@@ -147,7 +156,7 @@ async def get_membership(
     session: AsyncSession, *, conversation_id: int, user_id: int, for_update: bool = False
 ) -> MembershipRow | None:
     query = select(MembershipRow).where(
-        MembershipRow.conversation_id == conversation_id, MembershipRow.user_id == user_id
+        col(MembershipRow.conversation_id) == conversation_id, col(MembershipRow.user_id) == user_id
     )
     if for_update:
         query = query.with_for_update()
@@ -161,12 +170,12 @@ async def list_members(
     """Members in the order they joined (keyset on the membership id)."""
     query = (
         select(MembershipRow)
-        .where(MembershipRow.conversation_id == conversation_id)
-        .order_by(MembershipRow.id)  # type: ignore[arg-type]
+        .where(col(MembershipRow.conversation_id) == conversation_id)
+        .order_by(col(MembershipRow.id))
         .limit(limit)
     )
     if after_id is not None:
-        query = query.where(MembershipRow.id > after_id)  # type: ignore[operator]
+        query = query.where(col(MembershipRow.id) > after_id)
     result = await session.execute(query)
     return list(result.scalars())
 
@@ -174,8 +183,8 @@ async def list_members(
 async def all_members(session: AsyncSession, *, conversation_id: int) -> list[MembershipRow]:
     result = await session.execute(
         select(MembershipRow)
-        .where(MembershipRow.conversation_id == conversation_id)
-        .order_by(MembershipRow.id)  # type: ignore[arg-type]
+        .where(col(MembershipRow.conversation_id) == conversation_id)
+        .order_by(col(MembershipRow.id))
     )
     return list(result.scalars())
 
@@ -186,11 +195,11 @@ async def count_members(
     if not conversation_ids:
         return {}
     result = await session.execute(
-        select(MembershipRow.conversation_id, func.count())
-        .where(MembershipRow.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
-        .group_by(MembershipRow.conversation_id)
+        select(col(MembershipRow.conversation_id), func.count())
+        .where(col(MembershipRow.conversation_id).in_(conversation_ids))
+        .group_by(col(MembershipRow.conversation_id))
     )
-    return {conversation_id: count for conversation_id, count in result.tuples()}
+    return {conversation_id: count for conversation_id, count in result.all()}
 
 
 async def get_peers(
@@ -200,12 +209,12 @@ async def get_peers(
     if not conversation_ids:
         return {}
     result = await session.execute(
-        select(MembershipRow.conversation_id, MembershipRow.user_id).where(
-            MembershipRow.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
-            MembershipRow.user_id != user_id,
+        select(col(MembershipRow.conversation_id), col(MembershipRow.user_id)).where(
+            col(MembershipRow.conversation_id).in_(conversation_ids),
+            col(MembershipRow.user_id) != user_id,
         )
     )
-    return {conversation_id: peer_id for conversation_id, peer_id in result.tuples()}
+    return {conversation_id: peer_id for conversation_id, peer_id in result.all()}
 
 
 async def add_member(
@@ -222,8 +231,8 @@ async def add_member(
 async def remove_member(session: AsyncSession, *, conversation_id: int, user_id: int) -> None:
     await session.execute(
         delete(MembershipRow).where(
-            MembershipRow.conversation_id == conversation_id,  # type: ignore[arg-type]
-            MembershipRow.user_id == user_id,  # type: ignore[arg-type]
+            col(MembershipRow.conversation_id) == conversation_id,
+            col(MembershipRow.user_id) == user_id,
         )
     )
 
@@ -234,8 +243,8 @@ async def set_role(
     await session.execute(
         update(MembershipRow)
         .where(
-            MembershipRow.conversation_id == conversation_id,  # type: ignore[arg-type]
-            MembershipRow.user_id == user_id,  # type: ignore[arg-type]
+            col(MembershipRow.conversation_id) == conversation_id,
+            col(MembershipRow.user_id) == user_id,
         )
         .values(role=role)
     )
@@ -248,13 +257,13 @@ async def move_read_marker(
     await session.execute(
         update(MembershipRow)
         .where(
-            MembershipRow.conversation_id == conversation_id,  # type: ignore[arg-type]
-            MembershipRow.user_id == user_id,  # type: ignore[arg-type]
+            col(MembershipRow.conversation_id) == conversation_id,
+            col(MembershipRow.user_id) == user_id,
         )
         .values(
             last_read_seq=case(
-                (MembershipRow.last_read_seq < seq, seq),  # type: ignore[arg-type]
-                else_=MembershipRow.last_read_seq,
+                (col(MembershipRow.last_read_seq) < seq, seq),
+                else_=col(MembershipRow.last_read_seq),
             )
         )
     )
@@ -321,9 +330,9 @@ async def insert_event(
 async def allocate_seq(session: AsyncSession, *, conversation_id: int, now: datetime) -> int:
     result = await session.execute(
         update(ConversationRow)
-        .where(ConversationRow.id == conversation_id)  # type: ignore[arg-type]
-        .values(last_seq=ConversationRow.last_seq + 1, last_activity_at=now)
-        .returning(ConversationRow.last_seq)
+        .where(col(ConversationRow.id) == conversation_id)
+        .values(last_seq=col(ConversationRow.last_seq) + 1, last_activity_at=now)
+        .returning(col(ConversationRow.last_seq))
     )
     return int(result.scalar_one())
 
@@ -333,8 +342,8 @@ async def list_events(
 ) -> list[EventRow]:
     result = await session.execute(
         select(EventRow)
-        .where(EventRow.conversation_id == conversation_id, EventRow.seq > after_seq)
-        .order_by(EventRow.seq)  # type: ignore[arg-type]
+        .where(col(EventRow.conversation_id) == conversation_id, col(EventRow.seq) > after_seq)
+        .order_by(col(EventRow.seq))
         .limit(limit)
     )
     return list(result.scalars())
@@ -346,7 +355,7 @@ async def lock_conversation(
     """Read the conversation with a row lock held to commit (a no-op lock on SQLite)."""
     result = await session.execute(
         select(ConversationRow)
-        .where(ConversationRow.id == conversation_id)  # type: ignore[arg-type]
+        .where(col(ConversationRow.id) == conversation_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )

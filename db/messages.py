@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, func, select, tuple_
+from sqlalchemy import CursorResult, and_, case, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.models import MembershipRow, MessageKind, MessageRow, ReactionRow
 
@@ -15,7 +17,7 @@ from db.models import MembershipRow, MessageKind, MessageRow, ReactionRow
 async def get_messages(session: AsyncSession, *, ids: Sequence[int]) -> list[MessageRow]:
     if not ids:
         return []
-    result = await session.execute(select(MessageRow).where(MessageRow.id.in_(ids)))  # type: ignore[union-attr]
+    result = await session.execute(select(MessageRow).where(col(MessageRow.id).in_(ids)))
     return list(result.scalars())
 
 
@@ -24,9 +26,9 @@ async def get_message_by_client_id(
 ) -> MessageRow | None:
     result = await session.execute(
         select(MessageRow).where(
-            MessageRow.conversation_id == conversation_id,
-            MessageRow.author_id == author_id,
-            MessageRow.client_message_id == client_message_id,
+            col(MessageRow.conversation_id) == conversation_id,
+            col(MessageRow.author_id) == author_id,
+            col(MessageRow.client_message_id) == client_message_id,
         )
     )
     return result.scalar_one_or_none()
@@ -75,12 +77,12 @@ async def page_messages(
     newest_first: bool,
 ) -> list[MessageRow]:
     """Messages with after_seq < seq < before_seq, in the order asked (keyset on seq)."""
-    query = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+    query = select(MessageRow).where(col(MessageRow.conversation_id) == conversation_id)
     if after_seq is not None:
-        query = query.where(MessageRow.seq > after_seq)
+        query = query.where(col(MessageRow.seq) > after_seq)
     if before_seq is not None:
-        query = query.where(MessageRow.seq < before_seq)
-    order = MessageRow.seq.desc() if newest_first else MessageRow.seq.asc()  # type: ignore[attr-defined]
+        query = query.where(col(MessageRow.seq) < before_seq)
+    order = col(MessageRow.seq).desc() if newest_first else col(MessageRow.seq).asc()
     result = await session.execute(query.order_by(order).limit(limit))
     return list(result.scalars())
 
@@ -92,12 +94,14 @@ async def last_messages(
     if not conversation_ids:
         return {}
     newest = (
-        select(MessageRow.conversation_id, func.max(MessageRow.seq))
-        .where(MessageRow.conversation_id.in_(conversation_ids))  # type: ignore[attr-defined]
-        .group_by(MessageRow.conversation_id)
+        select(col(MessageRow.conversation_id), func.max(col(MessageRow.seq)))
+        .where(col(MessageRow.conversation_id).in_(conversation_ids))
+        .group_by(col(MessageRow.conversation_id))
     )
     result = await session.execute(
-        select(MessageRow).where(tuple_(MessageRow.conversation_id, MessageRow.seq).in_(newest))
+        select(MessageRow).where(
+            tuple_(col(MessageRow.conversation_id), col(MessageRow.seq)).in_(newest)
+        )
     )
     return {row.conversation_id: row for row in result.scalars()}
 
@@ -109,24 +113,24 @@ async def unread_counts(
     if not conversation_ids:
         return {}
     result = await session.execute(
-        select(MessageRow.conversation_id, func.count(MessageRow.id))
+        select(col(MessageRow.conversation_id), func.count(col(MessageRow.id)))
         .join(
             MembershipRow,
             and_(
-                MembershipRow.conversation_id == MessageRow.conversation_id,
-                MembershipRow.user_id == user_id,
+                col(MembershipRow.conversation_id) == col(MessageRow.conversation_id),
+                col(MembershipRow.user_id) == user_id,
             ),
         )
         .where(
-            MessageRow.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
-            MessageRow.seq > MembershipRow.last_read_seq,
-            MessageRow.kind == MessageKind.TEXT,
-            MessageRow.deleted_at.is_(None),  # type: ignore[union-attr]
-            (MessageRow.author_id != user_id) | MessageRow.author_id.is_(None),  # type: ignore[union-attr]
+            col(MessageRow.conversation_id).in_(conversation_ids),
+            col(MessageRow.seq) > col(MembershipRow.last_read_seq),
+            col(MessageRow.kind) == MessageKind.TEXT,
+            col(MessageRow.deleted_at).is_(None),
+            (col(MessageRow.author_id) != user_id) | col(MessageRow.author_id).is_(None),
         )
-        .group_by(MessageRow.conversation_id)
+        .group_by(col(MessageRow.conversation_id))
     )
-    return {conversation_id: count for conversation_id, count in result.tuples()}
+    return {conversation_id: count for conversation_id, count in result.all()}
 
 
 # -------------------------------------------------------------------- reactions
@@ -145,21 +149,21 @@ async def reaction_summaries(
     """Reactions grouped by emoji, in the order each emoji was first used."""
     if not message_ids:
         return {}
-    viewer_flag = func.max(case((ReactionRow.user_id == (viewer_id or 0), 1), else_=0))
+    viewer_flag = func.max(case((col(ReactionRow.user_id) == (viewer_id or 0), 1), else_=0))
     result = await session.execute(
         select(
-            ReactionRow.message_id,
-            ReactionRow.emoji,
+            col(ReactionRow.message_id),
+            col(ReactionRow.emoji),
             func.count(),
             viewer_flag,
-            func.min(ReactionRow.id),
+            func.min(col(ReactionRow.id)),
         )
-        .where(ReactionRow.message_id.in_(message_ids))  # type: ignore[attr-defined]
-        .group_by(ReactionRow.message_id, ReactionRow.emoji)
-        .order_by(ReactionRow.message_id, func.min(ReactionRow.id))
+        .where(col(ReactionRow.message_id).in_(message_ids))
+        .group_by(col(ReactionRow.message_id), col(ReactionRow.emoji))
+        .order_by(col(ReactionRow.message_id), func.min(col(ReactionRow.id)))
     )
     summaries: dict[int, list[ReactionSummary]] = {}
-    for message_id, emoji, count, reacted, _first in result.tuples():
+    for message_id, emoji, count, reacted, _first in result.all():
         summaries.setdefault(message_id, []).append(
             ReactionSummary(emoji=emoji, count=count, viewer_has_reacted=bool(reacted))
         )
@@ -171,10 +175,10 @@ async def add_reaction(
 ) -> bool:
     """Record the reaction; False when the user had already reacted with that emoji."""
     existing = await session.execute(
-        select(ReactionRow.id).where(
-            ReactionRow.message_id == message_id,
-            ReactionRow.user_id == user_id,
-            ReactionRow.emoji == emoji,
+        select(col(ReactionRow.id)).where(
+            col(ReactionRow.message_id) == message_id,
+            col(ReactionRow.user_id) == user_id,
+            col(ReactionRow.emoji) == emoji,
         )
     )
     if existing.first() is not None:
@@ -189,16 +193,16 @@ async def remove_reaction(
 ) -> bool:
     result = await session.execute(
         delete(ReactionRow).where(
-            ReactionRow.message_id == message_id,  # type: ignore[arg-type]
-            ReactionRow.user_id == user_id,  # type: ignore[arg-type]
-            ReactionRow.emoji == emoji,  # type: ignore[arg-type]
+            col(ReactionRow.message_id) == message_id,
+            col(ReactionRow.user_id) == user_id,
+            col(ReactionRow.emoji) == emoji,
         )
     )
-    return result.rowcount > 0  # type: ignore[attr-defined]
+    return cast("CursorResult[Any]", result).rowcount > 0
 
 
 async def clear_reactions(session: AsyncSession, *, message_id: int) -> None:
-    await session.execute(delete(ReactionRow).where(ReactionRow.message_id == message_id))  # type: ignore[arg-type]
+    await session.execute(delete(ReactionRow).where(col(ReactionRow.message_id) == message_id))
 
 
 async def search_messages(
@@ -221,21 +225,21 @@ async def search_messages(
         .join(
             MembershipRow,
             and_(
-                MembershipRow.conversation_id == MessageRow.conversation_id,
-                MembershipRow.user_id == user_id,
+                col(MembershipRow.conversation_id) == col(MessageRow.conversation_id),
+                col(MembershipRow.user_id) == user_id,
             ),
         )
         .where(
-            MessageRow.deleted_at.is_(None),  # type: ignore[union-attr]
-            MessageRow.kind == MessageKind.TEXT,
-            func.lower(MessageRow.body).like(f"%{escaped}%", escape="\\"),
+            col(MessageRow.deleted_at).is_(None),
+            col(MessageRow.kind) == MessageKind.TEXT,
+            func.lower(col(MessageRow.body)).like(f"%{escaped}%", escape="\\"),
         )
-        .order_by(MessageRow.id.desc())  # type: ignore[union-attr]
+        .order_by(col(MessageRow.id).desc())
         .limit(limit)
     )
     if conversation_id is not None:
-        query = query.where(MessageRow.conversation_id == conversation_id)
+        query = query.where(col(MessageRow.conversation_id) == conversation_id)
     if before_id is not None:
-        query = query.where(MessageRow.id < before_id)  # type: ignore[operator]
+        query = query.where(col(MessageRow.id) < before_id)
     result = await session.execute(query)
     return list(result.scalars())

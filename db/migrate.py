@@ -20,3 +20,13 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``. Runs its own event loop: call from a thread."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def new_revision(message: str) -> None:
+    """Autogenerate a migration from the models' difference to the current head."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/head.db"
+        upgrade(url)
+        command.revision(alembic_config(url), message=message, autogenerate=True)

@@ -49,7 +49,7 @@ class EventKind(enum.StrEnum):
 class UserRow(SQLModel, table=True):
     __tablename__ = "users"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     username: str = Field(sa_column=Column(String(32), nullable=False))
     # Uniqueness is case-insensitive: "Alice" and "alice" are one name.
     username_key: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
@@ -66,7 +66,7 @@ class AuthSessionRow(SQLModel, table=True):
 
     __tablename__ = "auth_sessions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_used_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -79,7 +79,7 @@ class RefreshTokenRow(SQLModel, table=True):
 
     __tablename__ = "refresh_tokens"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="auth_sessions.id", index=True, ondelete="CASCADE")
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -89,7 +89,7 @@ class RefreshTokenRow(SQLModel, table=True):
 class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversations"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     kind: str = Field(sa_column=Column(String(16), nullable=False))
     title: str | None = Field(default=None, sa_column=Column(String(100)))
     title_key: str | None = Field(default=None, sa_column=Column(String(100), index=True))
@@ -109,7 +109,7 @@ class MembershipRow(SQLModel, table=True):
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("conversation_id", "user_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     role: str = Field(sa_column=Column(String(16), nullable=False))
@@ -125,7 +125,7 @@ class MessageRow(SQLModel, table=True):
         UniqueConstraint("conversation_id", "author_id", "client_message_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     author_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
@@ -142,7 +142,7 @@ class ReactionRow(SQLModel, table=True):
     __tablename__ = "reactions"
     __table_args__ = (UniqueConstraint("message_id", "user_id", "emoji"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="messages.id", index=True, ondelete="CASCADE")
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     emoji: str = Field(sa_column=Column(String(64), nullable=False))
@@ -155,7 +155,7 @@ class EventRow(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     kind: str = Field(sa_column=Column(String(32), nullable=False))

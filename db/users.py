@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.models import UserRow
 
@@ -18,13 +19,13 @@ def username_key(username: str) -> str:
 async def get_users(session: AsyncSession, *, ids: Sequence[int]) -> list[UserRow]:
     if not ids:
         return []
-    result = await session.execute(select(UserRow).where(UserRow.id.in_(ids)))  # type: ignore[union-attr]
+    result = await session.execute(select(UserRow).where(col(UserRow.id).in_(ids)))
     return list(result.scalars())
 
 
 async def get_user_by_username(session: AsyncSession, *, username: str) -> UserRow | None:
     result = await session.execute(
-        select(UserRow).where(UserRow.username_key == username_key(username))
+        select(UserRow).where(col(UserRow.username_key) == username_key(username))
     )
     return result.scalar_one_or_none()
 
@@ -55,17 +56,17 @@ async def search_users(
     session: AsyncSession, *, prefix: str | None, after_key: str | None, limit: int
 ) -> list[UserRow]:
     """Users by username, optionally those whose username or display name starts with prefix."""
-    query = select(UserRow).order_by(UserRow.username_key)
+    query = select(UserRow).order_by(col(UserRow.username_key))
     if prefix:
         pattern = _escape_like(prefix.casefold()) + "%"
         query = query.where(
             or_(
-                UserRow.username_key.like(pattern, escape="\\"),
-                UserRow.display_name_key.like(pattern, escape="\\"),
+                col(UserRow.username_key).like(pattern, escape="\\"),
+                col(UserRow.display_name_key).like(pattern, escape="\\"),
             )
         )
     if after_key is not None:
-        query = query.where(UserRow.username_key > after_key)
+        query = query.where(col(UserRow.username_key) > after_key)
     result = await session.execute(query.limit(limit))
     return list(result.scalars())
 

@@ -86,17 +86,17 @@ async def refresh(ctx: Context, *, refresh_token: str) -> SignedIn:
         spent = token.used_at is None and await auth_sessions.spend_refresh_token(
             session,
             token_id=token.id,
-            now=now,  # type: ignore[arg-type]
+            now=now,
         )
         if not spent:
             # A spent token came back: it may have been stolen, so the whole
             # session ends, for the thief and the rightful owner alike.
-            await auth_sessions.revoke_session(session, session_id=auth_session.id, now=now)  # type: ignore[arg-type]
+            await auth_sessions.revoke_session(session, session_id=auth_session.id, now=now)
             reuse = True
         else:
             reuse = False
             user = (await users.get_users(session, ids=[auth_session.user_id]))[0]
-            signed_in = await _rotate(ctx, session, auth_session_id=auth_session.id, user=user)  # type: ignore[arg-type]
+            signed_in = await _rotate(ctx, session, auth_session_id=auth_session.id, user=user)
     if reuse:
         logger.warning("refresh token reused; session %s revoked", auth_session.id)
         raise Unauthenticated("This refresh token was already used; the session is revoked.")
@@ -110,7 +110,7 @@ async def logout(ctx: Context, *, refresh_token: str) -> bool:
         )
         if found is None or found[1].revoked_at is not None:
             return False
-        await auth_sessions.revoke_session(session, session_id=found[1].id, now=ctx.now)  # type: ignore[arg-type]
+        await auth_sessions.revoke_session(session, session_id=found[1].id, now=ctx.now)
     return True
 
 
@@ -121,9 +121,9 @@ async def _start_session(ctx: Context, session: AsyncSession, user: UserRow) -> 
         session,
         user_id=user.id,
         now=now,
-        expires_at=now + ctx.services.refresh_ttl,  # type: ignore[arg-type]
+        expires_at=now + ctx.services.refresh_ttl,
     )
-    return await _rotate(ctx, session, auth_session_id=auth_session.id, user=user)  # type: ignore[arg-type]
+    return await _rotate(ctx, session, auth_session_id=auth_session.id, user=user)
 
 
 async def _rotate(
@@ -141,7 +141,7 @@ async def _rotate(
     access = ctx.services.tokens.issue_access_token(
         user_id=user.id,
         session_id=auth_session_id,
-        now=now,  # type: ignore[arg-type]
+        now=now,
     )
     ctx.loaders.remember(user)
     return SignedIn(

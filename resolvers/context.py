@@ -113,7 +113,7 @@ class Context(BaseContext):
             if user is not None:
                 self._viewer, self._claims = user, claims
                 self.loaders.viewer_id = user.id
-                self.loaders.users.prime(user.id, user)  # type: ignore[arg-type]
+                self.loaders.users.prime(user.id, user)
         return self._viewer
 
     async def require_viewer(self) -> UserRow:

@@ -58,7 +58,7 @@ async def list_for_viewer(
             user_id=viewer.id,
             kind=kind,
             after=position,
-            limit=limit + 1,  # type: ignore[arg-type]
+            limit=limit + 1,
         )
     ctx.loaders.remember(*rows)
     return forward_page(

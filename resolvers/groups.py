@@ -40,7 +40,7 @@ async def create_group(
         group = await conversations.create_conversation(
             session,
             kind=ConversationKind.GROUP,
-            created_by=viewer.id,  # type: ignore[arg-type]
+            created_by=viewer.id,
             now=now,
             title=title,
             description=description,
@@ -52,7 +52,7 @@ async def create_group(
             conversation_id=group.id,
             user_id=viewer.id,
             role=Role.OWNER,
-            now=now,  # type: ignore[arg-type]
+            now=now,
         )
         for user in invited:
             await conversations.add_member(
@@ -60,7 +60,7 @@ async def create_group(
                 conversation_id=group.id,
                 user_id=user.id,
                 role=Role.MEMBER,
-                now=now,  # type: ignore[arg-type]
+                now=now,
             )
         everyone = [viewer, *invited]
         await outbox.record(
@@ -77,7 +77,7 @@ async def create_group(
         await outbox.system_message(session, conversation_id=group.id, body=body, now=now)
         await session.refresh(group)
         for user in everyone:
-            outbox.notify_user(user.id, JOINED, group.id)  # type: ignore[arg-type]
+            outbox.notify_user(user.id, JOINED, group.id)
     await outbox.publish(ctx.services.publisher)
     ctx.loaders.remember(group)
     return group
@@ -146,7 +146,7 @@ async def join_group(ctx: Context, *, group_id: int) -> ConversationRow:
         membership = await conversations.get_membership(
             session,
             conversation_id=group_id,
-            user_id=viewer.id,  # type: ignore[arg-type]
+            user_id=viewer.id,
         )
         if membership is None:
             if group is None or group.kind != ConversationKind.GROUP or not group.is_public:
@@ -163,7 +163,7 @@ async def open_direct(ctx: Context, *, user_id: int) -> ConversationRow:
     viewer = await ctx.require_viewer()
     if user_id == viewer.id:
         raise BadUserInput("A direct conversation needs another user.", field="userId")
-    key = conversations.direct_key(viewer.id, user_id)  # type: ignore[arg-type]
+    key = conversations.direct_key(viewer.id, user_id)
     outbox = Outbox()
     now = ctx.now
     try:
@@ -176,7 +176,7 @@ async def open_direct(ctx: Context, *, user_id: int) -> ConversationRow:
             direct = await conversations.create_conversation(
                 session,
                 kind=ConversationKind.DIRECT,
-                created_by=viewer.id,  # type: ignore[arg-type]
+                created_by=viewer.id,
                 now=now,
                 direct_key=key,
             )
@@ -187,9 +187,9 @@ async def open_direct(ctx: Context, *, user_id: int) -> ConversationRow:
                     conversation_id=direct.id,
                     user_id=member,
                     role=Role.MEMBER,
-                    now=now,  # type: ignore[arg-type]
+                    now=now,
                 )
-                outbox.notify_user(member, JOINED, direct.id)  # type: ignore[arg-type]
+                outbox.notify_user(member, JOINED, direct.id)
     except IntegrityError:
         # Both sides opened it at once: the other transaction created it.
         async with ctx.db.read() as session:
@@ -291,7 +291,7 @@ async def set_member_role(
                     session,
                     conversation_id=conversation_id,
                     user_id=viewer.id,
-                    role=Role.ADMIN,  # type: ignore[arg-type]
+                    role=Role.ADMIN,
                 )
             subject = (await users.get_users(session, ids=[user_id]))[0]
             await outbox.record(
@@ -326,7 +326,7 @@ async def leave(ctx: Context, *, conversation_id: int) -> bool:
         own = await conversations.get_membership(
             session,
             conversation_id=conversation_id,
-            user_id=viewer.id,  # type: ignore[arg-type]
+            user_id=viewer.id,
         )
         if conversation is None or own is None:
             raise not_found(conversation_id)
@@ -335,7 +335,7 @@ async def leave(ctx: Context, *, conversation_id: int) -> bool:
         await conversations.remove_member(
             session,
             conversation_id=conversation_id,
-            user_id=viewer.id,  # type: ignore[arg-type]
+            user_id=viewer.id,
         )
         body = f"{viewer.display_name} left"
         if own.role == Role.OWNER:
@@ -357,7 +357,8 @@ def _heir(remaining: list[MembershipRow]) -> MembershipRow | None:
     """The longest-standing admin, else the longest-standing member."""
     by_tenure = sorted(remaining, key=lambda m: (m.joined_at, m.id))
     admins = [m for m in by_tenure if m.role == Role.ADMIN]
-    return (admins or by_tenure or [None])[0]
+    candidates = admins or by_tenure
+    return candidates[0] if candidates else None
 
 
 # -------------------------------------------------------------------- helpers
@@ -374,7 +375,7 @@ async def _managed_group(
     session: AsyncSession, group_id: int, viewer: UserRow, *, need: Role
 ) -> tuple[ConversationRow, MembershipRow]:
     group = await _locked_conversation(session, group_id)
-    own = await conversations.get_membership(session, conversation_id=group_id, user_id=viewer.id)  # type: ignore[arg-type]
+    own = await conversations.get_membership(session, conversation_id=group_id, user_id=viewer.id)
     if group is None or (own is None and not group.is_public):
         raise not_found(group_id)
     if group.kind != ConversationKind.GROUP:
@@ -413,9 +414,9 @@ async def _add_members(
             conversation_id=group.id,
             user_id=user.id,
             role=Role.MEMBER,
-            now=now,  # type: ignore[arg-type]
+            now=now,
         )
-        outbox.notify_user(user.id, JOINED, group.id)  # type: ignore[arg-type]
+        outbox.notify_user(user.id, JOINED, group.id)
     await outbox.record(
         session,
         conversation_id=group.id,
@@ -451,4 +452,4 @@ async def _record_removal(
     )
     await outbox.system_message(session, conversation_id=conversation_id, body=body, now=now)
     for user in removed:
-        outbox.notify_user(user.id, LEFT, conversation_id)  # type: ignore[arg-type]
+        outbox.notify_user(user.id, LEFT, conversation_id)

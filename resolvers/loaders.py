@@ -18,29 +18,38 @@ if TYPE_CHECKING:
 
 K = TypeVar("K")
 V = TypeVar("V")
+Loader = Callable[["AsyncSession", list[int]], Awaitable[dict[int, V]]]
 
 
 class Loaders:
     def __init__(self, db: RequestDb) -> None:
         self._db = db
         self.viewer_id: int | None = None
-        self.users = self._by_key(self._load_users)
-        self.conversations = self._by_key(self._load_conversations)
-        self.messages = self._by_key(self._load_messages)
-        self.viewer_memberships = self._by_key(self._load_viewer_memberships)
-        self.reactions = self._by_key(self._load_reactions)
-        self.last_messages = self._by_key(self._load_last_messages)
-        self.unread_counts = self._by_key(self._load_unread_counts)
-        self.member_counts = self._by_key(self._load_member_counts)
-        self.peers = self._by_key(self._load_peers)
+        # Loaders of things that may not exist answer None for a missing key;
+        # the others (counts, lists) answer for every key.
+        self.users = self._maybe(self._load_users)
+        self.conversations = self._maybe(self._load_conversations)
+        self.messages = self._maybe(self._load_messages)
+        self.viewer_memberships = self._maybe(self._load_viewer_memberships)
+        self.last_messages = self._maybe(self._load_last_messages)
+        self.reactions = self._always(self._load_reactions)
+        self.unread_counts = self._always(self._load_unread_counts)
+        self.member_counts = self._always(self._load_member_counts)
+        self.peers = self._always(self._load_peers)
 
-    def _by_key(
-        self, load: Callable[[AsyncSession, list[int]], Awaitable[dict[int, V]]], default: V = None
-    ) -> DataLoader[int, V]:
+    def _maybe(self, load: Loader[V]) -> DataLoader[int, V | None]:
+        async def batch(keys: Sequence[int]) -> list[V | None]:
+            async with self._db.read() as session:
+                found = await load(session, list(keys))
+            return [found.get(key) for key in keys]
+
+        return DataLoader(load_fn=batch)
+
+    def _always(self, load: Loader[V]) -> DataLoader[int, V]:
         async def batch(keys: Sequence[int]) -> list[V]:
             async with self._db.read() as session:
                 found = await load(session, list(keys))
-            return [found.get(key, default) for key in keys]
+            return [found[key] for key in keys]
 
         return DataLoader(load_fn=batch)
 
@@ -50,16 +59,16 @@ class Loaders:
         return self.viewer_id
 
     async def _load_users(self, session: AsyncSession, ids: list[int]) -> dict[int, UserRow]:
-        return {row.id: row for row in await users.get_users(session, ids=ids)}  # type: ignore[misc]
+        return {row.id: row for row in await users.get_users(session, ids=ids)}
 
     async def _load_conversations(
         self, session: AsyncSession, ids: list[int]
     ) -> dict[int, ConversationRow]:
         rows = await conversations.get_conversations(session, ids=ids)
-        return {row.id: row for row in rows}  # type: ignore[misc]
+        return {row.id: row for row in rows}
 
     async def _load_messages(self, session: AsyncSession, ids: list[int]) -> dict[int, MessageRow]:
-        return {row.id: row for row in await messages.get_messages(session, ids=ids)}  # type: ignore[misc]
+        return {row.id: row for row in await messages.get_messages(session, ids=ids)}
 
     async def _load_viewer_memberships(
         self, session: AsyncSession, ids: list[int]
@@ -96,7 +105,6 @@ class Loaders:
     def remember(self, *rows: UserRow | ConversationRow | MessageRow) -> None:
         """Prime the loaders with rows a resolver already holds (saves a statement)."""
         for row in rows:
-            assert row.id is not None
             if isinstance(row, UserRow):
                 self.users.prime(row.id, row, force=True)
             elif isinstance(row, ConversationRow):

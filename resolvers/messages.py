@@ -6,11 +6,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import conversations, messages
-from db.models import ConversationKind, EventKind, MessageKind, MessageRow, Role, UserRow
+from db.models import (
+    ConversationKind,
+    ConversationRow,
+    EventKind,
+    MembershipRow,
+    MessageKind,
+    MessageRow,
+    Role,
+    UserRow,
+)
 from resolvers import validation
 from resolvers.context import Context
-from resolvers.loaders import forget
 from resolvers.conversations import Access, not_found, readable
+from resolvers.loaders import forget
 from resolvers.paging import Page, two_way_window
 from resolvers.timeline import Outbox
 from schema.errors import BadUserInput, Forbidden, NotFound
@@ -134,7 +143,7 @@ async def send(
             existing = await messages.get_message_by_client_id(
                 session,
                 conversation_id=conversation_id,
-                author_id=viewer.id,  # type: ignore[arg-type]
+                author_id=viewer.id,
                 client_message_id=client_message_id,
             )
         if existing is None:
@@ -158,7 +167,7 @@ async def _send(
             existing = await messages.get_message_by_client_id(
                 session,
                 conversation_id=conversation_id,
-                author_id=viewer.id,  # type: ignore[arg-type]
+                author_id=viewer.id,
                 client_message_id=client_message_id,
             )
             if existing is not None:
@@ -196,7 +205,7 @@ async def _send(
             session,
             conversation_id=conversation_id,
             user_id=viewer.id,
-            seq=seq,  # type: ignore[arg-type]
+            seq=seq,
         )
     await outbox.publish(ctx.services.publisher)
     ctx.loaders.remember(message)
@@ -245,7 +254,7 @@ async def delete(ctx: Context, *, message_id: int) -> MessageRow:
                 membership = await conversations.get_membership(
                     session,
                     conversation_id=message.conversation_id,
-                    user_id=viewer.id,  # type: ignore[arg-type]
+                    user_id=viewer.id,
                 )
                 moderator = (
                     conversation.kind == ConversationKind.GROUP
@@ -287,14 +296,14 @@ async def react(ctx: Context, *, message_id: int, emoji: str, add: bool) -> Mess
                 message_id=message_id,
                 user_id=viewer.id,
                 emoji=emoji,
-                now=now,  # type: ignore[arg-type]
+                now=now,
             )
         else:
             changed = await messages.remove_reaction(
                 session,
                 message_id=message_id,
                 user_id=viewer.id,
-                emoji=emoji,  # type: ignore[arg-type]
+                emoji=emoji,
             )
         if changed:
             await outbox.record(
@@ -325,10 +334,10 @@ async def mark_read(ctx: Context, *, conversation_id: int, seq: int) -> Access:
                 session,
                 conversation_id=conversation_id,
                 user_id=viewer.id,
-                seq=target,  # type: ignore[arg-type]
+                seq=target,
             )
             await session.refresh(membership)
-            outbox.notify_user(viewer.id, READ_MARKER_MOVED, conversation_id)  # type: ignore[arg-type]
+            outbox.notify_user(viewer.id, READ_MARKER_MOVED, conversation_id)
     await outbox.publish(ctx.services.publisher)
     ctx.loaders.viewer_memberships.prime(conversation_id, membership, force=True)
     forget(ctx.loaders.unread_counts, conversation_id)
@@ -337,11 +346,11 @@ async def mark_read(ctx: Context, *, conversation_id: int, seq: int) -> Access:
 
 async def _require_member(
     session: AsyncSession, conversation_id: int, viewer: UserRow
-) -> tuple[conversations.ConversationRow, conversations.MembershipRow]:
+) -> tuple[ConversationRow, MembershipRow]:
     membership = await conversations.get_membership(
         session,
         conversation_id=conversation_id,
-        user_id=viewer.id,  # type: ignore[arg-type]
+        user_id=viewer.id,
     )
     found = await conversations.get_conversations(session, ids=[conversation_id])
     if not found:

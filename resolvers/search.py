@@ -22,7 +22,7 @@ async def search_messages(
     async with ctx.db.read() as session:
         rows = await messages.search_messages(
             session,
-            user_id=viewer.id,  # type: ignore[arg-type]
+            user_id=viewer.id,
             text=text,
             conversation_id=conversation_id,
             before_id=before_id,

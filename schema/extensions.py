@@ -48,7 +48,7 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [self._coded(error) for error in errors]  # type: ignore[union-attr]
+            result.errors = [self._coded(error) for error in errors]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

@@ -23,8 +23,8 @@ from schema.inputs import (
 )
 from schema.query import CONVERSATION_TYPES
 from schema.types import (
-    Conversation,
     ContextInfo,
+    Conversation,
     DirectConversation,
     Group,
     Member,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
+from db.models import ConversationKind
 from resolvers import conversations, messages, search, users
 from schema.errors import NotFound
 from schema.ids import decode_global_id, decode_id_of
 from schema.types import (
+    ContextInfo,
     Conversation,
     ConversationConnection,
-    ContextInfo,
     GroupConnection,
     Message,
     MessageConnection,
@@ -19,7 +20,6 @@ from schema.types import (
     UserConnection,
     conversation_from_row,
 )
-from db.models import ConversationKind
 
 CONVERSATION_TYPES = ("Group", "DirectConversation")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
@@ -15,7 +17,9 @@ from schema.types import DirectConversation, Group
 
 
 class ParleySchema(strawberry.Schema):
-    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         # ErrorCodes logs what is unexpected (with the request id); domain and
         # validation errors are the client's business, not the server log's.
         return None
@@ -29,9 +33,9 @@ schema = ParleySchema(
     extensions=[
         OperationScope,
         ErrorCodes,
-        QueryDepthLimiter(max_depth=12),
-        MaxAliasesLimiter(max_alias_count=30),
-        MaxTokensLimiter(max_token_count=4000),
+        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: MaxAliasesLimiter(max_alias_count=30),
+        lambda: MaxTokensLimiter(max_token_count=4000),
     ],
     config=StrawberryConfig(auto_camel_case=True),
 )

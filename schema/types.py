@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry import Private
@@ -42,7 +42,7 @@ class PageInfo:
     end_cursor: str | None
 
     @classmethod
-    def of(cls, page: Page[object]) -> PageInfo:
+    def of(cls, page: Page[Any]) -> PageInfo:
         return cls(
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
@@ -73,7 +73,6 @@ class User(Node):
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:
-        assert row.id is not None
         return cls(
             id=strawberry.ID(encode_global_id("User", row.id)),
             db_id=row.id,
@@ -100,7 +99,7 @@ class UserConnection:
     def of(cls, page: Page[UserRow]) -> UserConnection:
         return cls(
             edges=[UserEdge(cursor=c, node=User.from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+            page_info=PageInfo.of(page),
         )
 
 
@@ -157,7 +156,7 @@ class MemberConnection:
     def of(cls, page: Page[MembershipRow]) -> MemberConnection:
         return cls(
             edges=[MemberEdge(cursor=c, node=Member.from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+            page_info=PageInfo.of(page),
             total_count=page.total_count or 0,
         )
 
@@ -258,24 +257,24 @@ class DirectConversation(Conversation):
 
 
 def conversation_from_row(row: ConversationRow) -> Group | DirectConversation:
-    assert row.id is not None
-    common = {
-        "db_id": row.id,
-        "created_at": row.created_at,
-        "last_activity_at": row.last_activity_at,
-        "last_seq": row.last_seq,
-    }
     if row.kind == ConversationKind.DIRECT:
         return DirectConversation(
-            id=strawberry.ID(encode_global_id("DirectConversation", row.id)), **common
+            id=strawberry.ID(encode_global_id("DirectConversation", row.id)),
+            db_id=row.id,
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
+            last_seq=row.last_seq,
         )
     return Group(
         id=strawberry.ID(encode_global_id("Group", row.id)),
+        db_id=row.id,
+        created_at=row.created_at,
+        last_activity_at=row.last_activity_at,
+        last_seq=row.last_seq,
         title=row.title or "",
         description=row.description,
         avatar_url=row.avatar_url,
         is_public=row.is_public,
-        **common,
     )
 
 
@@ -302,7 +301,7 @@ class ConversationConnection:
             edges=[
                 ConversationEdge(cursor=c, node=conversation_from_row(row)) for c, row in page.edges
             ],
-            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+            page_info=PageInfo.of(page),
         )
 
 
@@ -321,7 +320,7 @@ class GroupConnection:
     def of(cls, page: Page[ConversationRow]) -> GroupConnection:
         return cls(
             edges=[GroupEdge(cursor=c, node=group_from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+            page_info=PageInfo.of(page),
         )
 
 
@@ -394,7 +393,6 @@ class Message(Node):
 
     @classmethod
     def from_row(cls, row: MessageRow) -> Message:
-        assert row.id is not None
         return cls(
             id=strawberry.ID(encode_global_id("Message", row.id)),
             db_id=row.id,
@@ -426,7 +424,7 @@ class MessageConnection:
     def of(cls, page: Page[MessageRow]) -> MessageConnection:
         return cls(
             edges=[MessageEdge(cursor=c, node=Message.from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),  # type: ignore[arg-type]
+            page_info=PageInfo.of(page),
         )
 
 

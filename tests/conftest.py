@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +36,14 @@ def new_user(client: Client) -> Callable[..., Awaitable[User]]:
         return await sign_up(client, display_name=display_name)
 
     return make
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from tests.backends import on_postgres
+
+    if on_postgres():
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only; run with PARLEY_TEST_BACKEND=postgres")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)

@@ -8,11 +8,9 @@ Create Date: 2026-11-23 13:18:50.562749
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import db.types
-
 
 revision: str = "0001"
 down_revision: str | None = None

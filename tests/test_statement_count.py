@@ -1,0 +1,136 @@
+"""A typical page costs a fixed, small number of SQL statements (no N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from main import Settings, create_app
+from tests.backends import database
+from tests.client import Client, sign_up
+
+HISTORY_PAGE = """
+query Page($id: ID!) {
+  conversation(id: $id) {
+    messages(last: 50) {
+      edges { cursor node {
+        id seq body createdAt
+        author { id username displayName }
+        replyTo { id body author { username } }
+        reactions { emoji count viewerHasReacted }
+      } }
+      pageInfo { hasPreviousPage startCursor }
+    }
+  }
+}
+"""
+CONVERSATION_LIST = """
+query List {
+  conversations(first: 20) {
+    edges { cursor node {
+      id lastSeq unreadCount lastActivityAt
+      lastMessage { id body author { username } }
+      ... on Group { title }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+SEND = """
+mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id } }
+"""
+GROUP = """
+mutation Group($input: CreateGroupInput!) { createGroup(input: $input) { id } }
+"""
+REACT = """
+mutation React($id: ID!, $emoji: String!) { addReaction(messageId: $id, emoji: $emoji) { id } }
+"""
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.fixture
+async def app_client(tmp_path: Path) -> AsyncIterator[tuple[Client, StatementCounter]]:
+    with database(tmp_path) as (database_url, broadcast_url):
+        settings = Settings(
+            data_dir=tmp_path,
+            database_url=database_url,
+            broadcast_url=broadcast_url,
+            auto_migrate=True,
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            engine = app.state.services.sessionmaker.kw["bind"]
+            counter = StatementCounter()
+            event.listen(engine.sync_engine, "before_cursor_execute", counter)
+            client = Client("http://parley.test")
+            client.http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
+            )
+            try:
+                yield client, counter
+            finally:
+                await client.http.aclose()
+
+
+async def test_history_page_of_50_with_authors_replies_and_reactions(
+    app_client: tuple[Client, StatementCounter],
+) -> None:
+    # given a group where three people wrote 60 messages, replying and reacting
+    client, counter = app_client
+    people = [await sign_up(client) for _ in range(3)]
+    owner = people[0]
+    group = (
+        await owner.client(GROUP, input={"title": "N+1", "memberIds": [p.id for p in people[1:]]})
+    )["createGroup"]["id"]
+    previous = None
+    for i in range(60):
+        author = people[i % 3]
+        sent = await author.client(
+            SEND, input={"conversationId": group, "body": f"m{i}", "replyToId": previous}
+        )
+        previous = sent["sendMessage"]["id"]
+        await people[(i + 1) % 3].client(REACT, id=previous, emoji="👍")
+    # when
+    counter.statements.clear()
+    data = await owner.client(HISTORY_PAGE, id=group)
+    # then
+    edges = data["conversation"]["messages"]["edges"]
+    assert len(edges) == 50
+    assert all(edge["node"]["reactions"][0]["count"] == 1 for edge in edges)
+    # session check, membership, conversation, page, authors, replied-to, reactions
+    assert len(counter.statements) == 7, counter.statements
+
+
+async def test_conversation_list_of_20_with_last_message_and_unread_count(
+    app_client: tuple[Client, StatementCounter],
+) -> None:
+    # given 25 conversations with messages from someone else
+    client, counter = app_client
+    viewer, other = await sign_up(client), await sign_up(client)
+    for i in range(25):
+        group = (await other.client(GROUP, input={"title": f"g{i}", "memberIds": [viewer.id]}))[
+            "createGroup"
+        ]["id"]
+        await other.client(SEND, input={"conversationId": group, "body": f"hello {i}"})
+    # when
+    counter.statements.clear()
+    data = await viewer.client(CONVERSATION_LIST)
+    # then
+    edges = data["conversations"]["edges"]
+    assert len(edges) == 20
+    assert [e["node"]["title"] for e in edges][:2] == ["g24", "g23"]
+    assert all(e["node"]["unreadCount"] == 1 for e in edges)
+    # session check, the list, last messages, their authors, memberships, unread counts
+    assert len(counter.statements) == 6, counter.statements
