@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,10 +37,16 @@ class RequestDb:
     one statement at a time, so every use goes through a lock.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        on_discard: Callable[[], None] = lambda: None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._on_discard = on_discard
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -55,7 +61,12 @@ class RequestDb:
             try:
                 yield session
             except BaseException:
-                await session.rollback()
+                # A failed flush expires every row the session holds, so the
+                # session is dropped with them, and so are the loaders' caches
+                # that may hold such rows; the next use starts afresh.
+                self._session = None
+                await session.close()
+                self._on_discard()
                 raise
             await session.commit()
 
@@ -88,10 +99,16 @@ class Context(BaseContext):
 
     def begin_operation(self) -> None:
         """Fresh session, loaders and viewer for each operation, also on a long-lived socket."""
-        self.db = RequestDb(self.services.sessionmaker)
-        self.loaders = Loaders(self.db)
+        self.db = RequestDb(self.services.sessionmaker, on_discard=self._fresh_loaders)
         self._viewer = None
         self._claims = None
+        self._fresh_loaders()
+
+    def _fresh_loaders(self) -> None:
+        self.loaders = Loaders(self.db)
+        if self._viewer is not None:
+            self.loaders.viewer_id = self._viewer.id
+            self.loaders.users.prime(self._viewer.id, self._viewer)
 
     async def end_operation(self) -> None:
         await self.db.close()
@@ -110,6 +127,10 @@ class Context(BaseContext):
                 user = await auth_sessions.get_signed_in_user(
                     session, session_id=claims.session_id, user_id=claims.user_id, now=self.now
                 )
+                if user is not None:
+                    # Detached, the viewer keeps its values whatever later
+                    # happens to the session (a failed write expires rows).
+                    session.expunge(user)
             if user is not None:
                 self._viewer, self._claims = user, claims
                 self.loaders.viewer_id = user.id

@@ -1,0 +1,92 @@
+"""Many clients writing to one conversation at once: seqs are unique and gap-free."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.client import Client, User
+
+GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
+SEND = """
+mutation Send($input: SendMessageInput!) {
+  sendMessage(input: $input) { id seq body clientMessageId }
+}
+"""
+HISTORY = """
+query History($id: ID!, $before: String) {
+  conversation(id: $id) {
+    lastSeq
+    messages(last: 100, before: $before) {
+      edges { node { seq body kind } }
+      pageInfo { hasPreviousPage startCursor }
+    }
+  }
+}
+"""
+
+
+async def _all_messages(user: User, group: str) -> tuple[int, list[dict[str, object]]]:
+    found: list[dict[str, object]] = []
+    before = None
+    while True:
+        data = (await user.client(HISTORY, id=group, before=before))["conversation"]
+        page = data["messages"]
+        found = [edge["node"] for edge in page["edges"]] + found
+        if not page["pageInfo"]["hasPreviousPage"]:
+            return data["lastSeq"], found
+        before = page["pageInfo"]["startCursor"]
+
+
+async def test_concurrent_senders_never_share_or_skip_a_seq(server_url: str, new_user) -> None:  # type: ignore[no-untyped-def]
+    # given five members of one group, each on a connection of its own
+    senders: list[User] = [await new_user() for _ in range(5)]
+    owner = senders[0]
+    created = (
+        await owner.client(GROUP, input={"title": "busy", "memberIds": [s.id for s in senders[1:]]})
+    )["createGroup"]
+    group, start = created["id"], created["lastSeq"]
+
+    async def burst(sender: User, index: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=server_url, timeout=60) as http:
+            client = Client(server_url, sender.token)
+            client.http = http
+            results = await asyncio.gather(
+                *(
+                    client(SEND, input={"conversationId": group, "body": f"{index}:{n}"})
+                    for n in range(40)
+                )
+            )
+        return [r["sendMessage"]["seq"] for r in results]
+
+    # when all of them send 40 messages at once
+    seqs = [
+        seq
+        for batch in await asyncio.gather(*(burst(s, i) for i, s in enumerate(senders)))
+        for seq in batch
+    ]
+
+    # then every acknowledged send has its own seq, and together they fill the range
+    assert len(seqs) == len(set(seqs)) == 200
+    assert sorted(seqs) == list(range(start + 1, start + 201))
+    last_seq, messages = await _all_messages(owner, group)
+    assert last_seq == start + 200
+    texts = [m for m in messages if m["kind"] == "TEXT"]
+    assert [m["seq"] for m in texts] == sorted(seqs)
+    # each sender's messages are stored in the order that sender's requests were acknowledged
+    assert len({m["body"] for m in texts}) == 200
+
+
+async def test_concurrent_retries_with_one_client_message_id_store_one_message(new_user) -> None:  # type: ignore[no-untyped-def]
+    # given
+    owner = await new_user()
+    group = (await owner.client(GROUP, input={"title": "retries"}))["createGroup"]["id"]
+    send = {"conversationId": group, "body": "only once", "clientMessageId": "retry-1"}
+    # when the same send arrives ten times at once
+    results = await asyncio.gather(*(owner.client(SEND, input=send) for _ in range(10)))
+    # then all ten acknowledge the one stored message
+    assert len({r["sendMessage"]["id"] for r in results}) == 1
+    last_seq, messages = await _all_messages(owner, group)
+    assert [m["body"] for m in messages if m["kind"] == "TEXT"] == ["only once"]
+    assert last_seq == results[0]["sendMessage"]["seq"]
