@@ -65,7 +65,11 @@ class ErrorCodes(SchemaExtension):
             )
         if isinstance(error, ParleyError):
             return error
-        if original is None:
+        if original is None or (
+            error.path is None and isinstance(original, GraphQLError | ValueError | TypeError)
+        ):
+            # No resolver ran: the document or its variables are at fault
+            # (graphql-core keeps the coercion failure as original_error).
             if error.extensions and error.extensions.get("code"):
                 return error
             return GraphQLError(

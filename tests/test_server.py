@@ -1,0 +1,103 @@
+"""Starting the server as a user would, and the HTTP transport around GraphQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from main import Settings
+from tests.server import ROOT, free_port, running_server
+
+
+def test_starts_with_no_configuration_at_all(tmp_path: Path) -> None:
+    # given an empty working directory and no Parley settings in the environment
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "BROADCAST_", "DATA_DIR", "SECRET_"))
+    }
+    port = free_port()
+    env["PORT"] = str(port)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # when it is up
+        for _ in range(300):
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/graphql",
+                    json={
+                        "query": 'mutation { register(input: {username: "first", password: "long enough"}) { user { username } } }'
+                    },
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    pytest.fail(process.stdout.read() if process.stdout else "server exited")
+                import time
+
+                time.sleep(0.1)
+        # then it serves from a SQLite file and a generated secret in ./data
+        assert response.json()["data"]["register"]["user"]["username"] == "first"
+        assert (tmp_path / "data" / "parley.db").exists()
+        assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert "SECRET_KEY is not set" in output
+
+
+@pytest.mark.parametrize("secret", ["", "changethis", "short-secret"])
+def test_production_refuses_a_missing_or_placeholder_secret(secret: str) -> None:
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        Settings(environment="production", secret_key=secret)
+
+
+def test_production_accepts_a_real_secret() -> None:
+    settings = Settings(environment="production", secret_key="k" * 48)
+    assert settings.resolved_secret_key() == "k" * 48
+
+
+async def test_graphiql_and_queries_over_get(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        page = await http.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "graphiql" in page.text.lower()
+        query = await http.get("/graphql", params={"query": "{ __typename }"})
+        assert query.json() == {"data": {"__typename": "Query"}}
+        # mutations are refused over GET (a link must never change anything)
+        refused = await http.get(
+            "/graphql",
+            params={"query": 'mutation { logout(refreshToken: "x") }'},
+        )
+        assert refused.status_code == 400
+
+
+async def test_malformed_documents_get_codes(server_url: str) -> None:
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        parse = (await http.post("/graphql", json={"query": "{ viewer { "})).json()
+        assert parse["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+        unknown = (await http.post("/graphql", json={"query": "{ nope }"})).json()
+        assert unknown["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        variables = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": "query($n: Int) { users(first: $n) { edges { cursor } } }",
+                    "variables": {"n": "x"},
+                },
+            )
+        ).json()
+        assert variables["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
