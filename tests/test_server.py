@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from main import Settings
-from tests.server import ROOT, free_port, running_server
+from tests.server import ROOT, free_port
 
 
 def test_starts_with_no_configuration_at_all(tmp_path: Path) -> None:
@@ -38,7 +39,8 @@ def test_starts_with_no_configuration_at_all(tmp_path: Path) -> None:
                 response = httpx.post(
                     f"http://127.0.0.1:{port}/graphql",
                     json={
-                        "query": 'mutation { register(input: {username: "first", password: "long enough"}) { user { username } } }'
+                        "query": "mutation { register(input: "
+                        '{username: "first", password: "long enough"}) { user { username } } }'
                     },
                     timeout=2,
                 )
@@ -46,8 +48,6 @@ def test_starts_with_no_configuration_at_all(tmp_path: Path) -> None:
             except httpx.TransportError:
                 if process.poll() is not None:
                     pytest.fail(process.stdout.read() if process.stdout else "server exited")
-                import time
-
                 time.sleep(0.1)
         # then it serves from a SQLite file and a generated secret in ./data
         assert response.json()["data"]["register"]["user"]["username"] == "first"
