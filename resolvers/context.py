@@ -6,13 +6,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
-from auth.tokens import AccessClaims, TokenService
+from auth.tokens import TokenService
 from db import auth_sessions
 from db.models import UserRow
 from resolvers.loaders import Loaders
@@ -81,6 +82,30 @@ class RequestDb:
             await session.close()
 
 
+class OperationScope:
+    """What one operation owns: its session, its loaders and its viewer.
+
+    A WebSocket shares one Context between all the operations it carries,
+    running concurrently; each operation's scope lives in a context variable
+    of the task that runs it, so they never see each other's sessions.
+    """
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.db = RequestDb(context.services.sessionmaker, on_discard=self.fresh_loaders)
+        self.viewer: UserRow | None = None
+        self.loaders = Loaders(self.db)
+
+    def fresh_loaders(self) -> None:
+        self.loaders = Loaders(self.db)
+        if self.viewer is not None:
+            self.loaders.viewer_id = self.viewer.id
+            self.loaders.users.prime(self.viewer.id, self.viewer)
+
+
+_scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope", default=None)
+
+
 @dataclass
 class Context(BaseContext):
     services: Services
@@ -88,30 +113,37 @@ class Context(BaseContext):
     # connection_init; it is checked against the sessions table per operation.
     access_token: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    db: RequestDb = field(init=False)
-    loaders: Loaders = field(init=False)
-    _viewer: UserRow | None = field(default=None, init=False)
-    _claims: AccessClaims | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.begin_operation()
 
-    def begin_operation(self) -> None:
-        """Fresh session, loaders and viewer for each operation, also on a long-lived socket."""
-        self.db = RequestDb(self.services.sessionmaker, on_discard=self._fresh_loaders)
-        self._viewer = None
-        self._claims = None
-        self._fresh_loaders()
+    def begin_operation(self) -> Token[OperationScope | None]:
+        """Open a fresh scope (session, loaders, viewer) for the operation now starting."""
+        return _scope.set(OperationScope(self))
 
-    def _fresh_loaders(self) -> None:
-        self.loaders = Loaders(self.db)
-        if self._viewer is not None:
-            self.loaders.viewer_id = self._viewer.id
-            self.loaders.users.prime(self._viewer.id, self._viewer)
+    async def end_operation(self, token: Token[OperationScope | None]) -> None:
+        scope = _scope.get()
+        _scope.reset(token)
+        if scope is not None:
+            await scope.db.close()
 
-    async def end_operation(self) -> None:
-        await self.db.close()
+    @property
+    def scope(self) -> OperationScope:
+        scope = _scope.get()
+        if scope is None or scope.context is not self:
+            # Outside a schema operation (a test calling a resolver directly):
+            # one scope for this context and task.
+            scope = OperationScope(self)
+            _scope.set(scope)
+        return scope
+
+    @property
+    def db(self) -> RequestDb:
+        return self.scope.db
+
+    @property
+    def loaders(self) -> Loaders:
+        return self.scope.loaders
 
     @property
     def now(self) -> datetime:
@@ -119,11 +151,12 @@ class Context(BaseContext):
 
     async def viewer(self) -> UserRow | None:
         """The signed-in user, or None for an anonymous caller."""
-        if self._viewer is None and self.access_token:
+        scope = self.scope
+        if scope.viewer is None and self.access_token:
             claims = self.services.tokens.read_access_token(self.access_token)
             if claims is None:
                 return None
-            async with self.db.read() as session:
+            async with scope.db.read() as session:
                 user = await auth_sessions.get_signed_in_user(
                     session, session_id=claims.session_id, user_id=claims.user_id, now=self.now
                 )
@@ -132,10 +165,10 @@ class Context(BaseContext):
                     # happens to the session (a failed write expires rows).
                     session.expunge(user)
             if user is not None:
-                self._viewer, self._claims = user, claims
-                self.loaders.viewer_id = user.id
-                self.loaders.users.prime(user.id, user)
-        return self._viewer
+                scope.viewer = user
+                scope.loaders.viewer_id = user.id
+                scope.loaders.users.prime(user.id, user)
+        return scope.viewer
 
     async def require_viewer(self) -> UserRow:
         viewer = await self.viewer()

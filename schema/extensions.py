@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Protocol, runtime_checkable
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import StreamExecutionResult
 
+from resolvers.context import Context
 from schema.errors import ParleyError
 
 logger = logging.getLogger("parley.errors")
 
 MASKED_MESSAGE = "Unexpected error."
+
+
+@runtime_checkable
+class _ResultWithErrors(Protocol):
+    errors: list[GraphQLError] | None
 
 
 class OperationScope(SchemaExtension):
@@ -23,15 +31,14 @@ class OperationScope(SchemaExtension):
 
     async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
-        begin = getattr(context, "begin_operation", None)
-        if begin is not None:
-            begin()
+        if not isinstance(context, Context):
+            yield
+            return
+        token = context.begin_operation()
         try:
             yield
         finally:
-            end = getattr(context, "end_operation", None)
-            if end is not None:
-                await end()
+            await context.end_operation(token)
 
 
 class ErrorCodes(SchemaExtension):
@@ -45,10 +52,16 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [self._coded(error) for error in errors]
+        self._process(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Each result sent over a WebSocket, before it is sent."""
+        self._process(result)
+        yield None
+
+    def _process(self, result: object) -> None:
+        if isinstance(result, _ResultWithErrors) and result.errors:
+            result.errors = [self._coded(error) for error in result.errors]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
