@@ -10,26 +10,30 @@ import asyncio
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import uvicorn
-from broadcaster import Broadcast
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
+from strawberry.types.unset import UnsetType
 
 from auth.tokens import TokenService, bearer_token
 from db.engine import create_engine, create_sessionmaker, is_sqlite
 from db.migrate import new_revision, upgrade
 from resolvers.context import Context, Services
-from resolvers.publisher import Publisher
+from resolvers.live import connections
+from resolvers.live.broker import Broker
+from resolvers.live.feeds import Feeds
+from resolvers.live.presence import create_presence
+from resolvers.live.publisher import Publisher
 from schema.schema import schema
 
 logger = logging.getLogger("parley")
@@ -54,6 +58,7 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
     auto_migrate: bool | None = None
+    live_resync_seconds: float = Field(default=3.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: str = "INFO"
 
@@ -108,21 +113,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             await asyncio.to_thread(upgrade, settings.database_url)
         engine = create_engine(settings.database_url)
-        broadcast = Broadcast(settings.broadcast_url)
-        await broadcast.connect()
+        sessionmaker = create_sessionmaker(engine)
+        broker = Broker(settings.broadcast_url)
+        await broker.connect()
+        feeds = Feeds(broker, sessionmaker, resync_seconds=settings.live_resync_seconds)
+        await feeds.start()
+        presence = create_presence(settings.broadcast_url)
+        await presence.start()
         app.state.services = Services(
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             tokens=TokenService(
                 settings.resolved_secret_key(),
                 access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             ),
-            publisher=Publisher(broadcast),
+            broker=broker,
+            publisher=Publisher(broker),
+            feeds=feeds,
+            presence=presence,
             refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
         )
         try:
             yield
         finally:
-            await broadcast.disconnect()
+            await feeds.stop()
+            await presence.stop()
+            await broker.disconnect()
             await engine.dispose()
 
     app = FastAPI(title="Parley", lifespan=lifespan)
@@ -133,7 +148,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
     )
     app.include_router(
-        GraphQLRouter(schema, context_getter=get_context, graphql_ide="graphiql"),
+        ParleyRouter(
+            schema,
+            # A FastAPI dependency with cleanup (see get_context), which the
+            # router's annotation does not spell out.
+            context_getter=cast("Callable[..., Awaitable[Context]]", get_context),
+            graphql_ide="graphiql",
+            # The legacy graphql-ws protocol keeps clients alive with "ka"
+            # messages; graphql-transport-ws relies on WebSocket pings
+            # (uvicorn's ws_ping_interval) and the client's keepAlive.
+            keep_alive=True,
+            keep_alive_interval=15,
+            allowed_origins=settings.cors_origins,
+        ),
         prefix="/graphql",
     )
 
@@ -144,11 +171,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def get_context(connection: HTTPConnection) -> Context:
-    return Context(
+class ParleyRouter(GraphQLRouter[Context, None]):
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await connections.accept(context)
+        return UnsetType()
+
+
+async def get_context(connection: HTTPConnection) -> AsyncIterator[Context]:
+    context = Context(
         services=connection.app.state.services,
         access_token=bearer_token(connection.headers.get("authorization")),
     )
+    try:
+        yield context
+    finally:
+        # For a WebSocket this runs when it closes.
+        await connections.release(context)
 
 
 def schema_sdl() -> str:

@@ -360,3 +360,21 @@ async def lock_conversation(
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def last_seqs(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, int]:
+    if not conversation_ids:
+        return {}
+    result = await session.execute(
+        select(col(ConversationRow.id), col(ConversationRow.last_seq)).where(
+            col(ConversationRow.id).in_(conversation_ids)
+        )
+    )
+    return {conversation_id: last_seq for conversation_id, last_seq in result.all()}
+
+
+async def conversation_ids_of_user(session: AsyncSession, *, user_id: int) -> list[int]:
+    result = await session.execute(
+        select(col(MembershipRow.conversation_id)).where(col(MembershipRow.user_id) == user_id)
+    )
+    return list(result.scalars())

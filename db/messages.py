@@ -243,3 +243,20 @@ async def search_messages(
         query = query.where(col(MessageRow.id) < before_id)
     result = await session.execute(query)
     return list(result.scalars())
+
+
+async def reactions_by_user(
+    session: AsyncSession, *, message_ids: Sequence[int]
+) -> dict[int, list[tuple[str, int]]]:
+    """(emoji, user id) pairs per message, oldest first: viewer-independent raw reactions."""
+    if not message_ids:
+        return {}
+    result = await session.execute(
+        select(col(ReactionRow.message_id), col(ReactionRow.emoji), col(ReactionRow.user_id))
+        .where(col(ReactionRow.message_id).in_(message_ids))
+        .order_by(col(ReactionRow.id))
+    )
+    found: dict[int, list[tuple[str, int]]] = {}
+    for message_id, emoji, user_id in result.all():
+        found.setdefault(message_id, []).append((emoji, user_id))
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -91,3 +91,7 @@ async def update_profile(
     session.add(user)
     await session.flush()
     return user
+
+
+async def set_last_seen(session: AsyncSession, *, user_id: int, at: datetime) -> None:
+    await session.execute(update(UserRow).where(col(UserRow.id) == user_id).values(last_seen_at=at))

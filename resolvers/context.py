@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
@@ -16,8 +17,14 @@ from strawberry.fastapi import BaseContext
 from auth.tokens import TokenService
 from db import auth_sessions
 from db.models import UserRow
+from resolvers.live.publisher import Publisher
 from resolvers.loaders import Loaders
-from resolvers.publisher import Publisher
+
+if TYPE_CHECKING:
+    from resolvers.live.broker import Broker
+    from resolvers.live.connections import Socket
+    from resolvers.live.feeds import Feeds
+    from resolvers.live.presence import PresenceStore
 from schema.errors import Unauthenticated
 
 
@@ -27,7 +34,10 @@ class Services:
 
     sessionmaker: async_sessionmaker[AsyncSession]
     tokens: TokenService
+    broker: Broker
     publisher: Publisher
+    feeds: Feeds
+    presence: PresenceStore
     refresh_ttl: timedelta
 
 
@@ -94,10 +104,10 @@ class OperationScope:
         self.context = context
         self.db = RequestDb(context.services.sessionmaker, on_discard=self.fresh_loaders)
         self.viewer: UserRow | None = None
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, context.services.presence)
 
     def fresh_loaders(self) -> None:
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, self.context.services.presence)
         if self.viewer is not None:
             self.loaders.viewer_id = self.viewer.id
             self.loaders.users.prime(self.viewer.id, self.viewer)
@@ -113,6 +123,8 @@ class Context(BaseContext):
     # connection_init; it is checked against the sessions table per operation.
     access_token: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Set for an authenticated WebSocket (see resolvers.live.connections).
+    socket: Socket | None = None
 
     def __post_init__(self) -> None:
         super().__init__()

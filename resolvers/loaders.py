@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from resolvers.context import RequestDb
+    from resolvers.live.presence import PresenceStore
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -22,8 +23,9 @@ Loader = Callable[["AsyncSession", list[int]], Awaitable[dict[int, V]]]
 
 
 class Loaders:
-    def __init__(self, db: RequestDb) -> None:
+    def __init__(self, db: RequestDb, presence: PresenceStore | None = None) -> None:
         self._db = db
+        self._presence = presence
         self.viewer_id: int | None = None
         # Loaders of things that may not exist answer None for a missing key;
         # the others (counts, lists) answer for every key.
@@ -36,6 +38,7 @@ class Loaders:
         self.unread_counts = self._always(self._load_unread_counts)
         self.member_counts = self._always(self._load_member_counts)
         self.peers = self._always(self._load_peers)
+        self.online = DataLoader(load_fn=self._load_online)
 
     def _maybe(self, load: Loader[V]) -> DataLoader[int, V | None]:
         async def batch(keys: Sequence[int]) -> list[V | None]:
@@ -57,6 +60,12 @@ class Loaders:
         if self.viewer_id is None:
             raise RuntimeError("viewer-specific loader used before authentication")
         return self.viewer_id
+
+    async def _load_online(self, ids: Sequence[int]) -> list[bool]:
+        if self._presence is None:
+            return [False for _ in ids]
+        found = await self._presence.online(list(ids))
+        return [found.get(i, False) for i in ids]
 
     async def _load_users(self, session: AsyncSession, ids: list[int]) -> dict[int, UserRow]:
         return {row.id: row for row in await users.get_users(session, ids=ids)}

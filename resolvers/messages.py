@@ -208,6 +208,10 @@ async def _send(
             seq=seq,
         )
     await outbox.publish(ctx.services.publisher)
+    # Sending ends typing at once rather than after the typing timeout.
+    await ctx.services.publisher.typing(
+        conversation_id=conversation_id, user_id=viewer.id, typing=False
+    )
     ctx.loaders.remember(message)
     return message
 
@@ -338,7 +342,17 @@ async def mark_read(ctx: Context, *, conversation_id: int, seq: int) -> Access:
             )
             await session.refresh(membership)
             outbox.notify_user(viewer.id, READ_MARKER_MOVED, conversation_id)
+            moved = True
+        else:
+            moved = False
     await outbox.publish(ctx.services.publisher)
+    if moved:
+        await ctx.services.publisher.read_receipt(
+            conversation_id=conversation_id,
+            user_id=viewer.id,
+            last_read_seq=membership.last_read_seq,
+            at=ctx.now,
+        )
     ctx.loaders.viewer_memberships.prime(conversation_id, membership, force=True)
     forget(ctx.loaders.unread_counts, conversation_id)
     return Access(conversation=conversation, membership=membership)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import conversations, messages
 from db.models import EventKind, MessageKind, MessageRow, UserRow
-from resolvers.publisher import Publisher
+from resolvers.live.publisher import Publisher
 
 
 @dataclass

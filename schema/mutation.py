@@ -7,8 +7,9 @@ from datetime import datetime
 import strawberry
 
 from db.models import Role
-from resolvers import auth, groups, messages, realtime, users
+from resolvers import auth, groups, messages, users
 from resolvers.auth import SignedIn
+from resolvers.live import signals
 from schema.errors import BadUserInput
 from schema.ids import decode_id_of
 from schema.inputs import (
@@ -241,7 +242,7 @@ class Mutation:
     async def set_typing(
         self, info: ContextInfo, conversation_id: strawberry.ID, typing: bool
     ) -> bool:
-        return await realtime.set_typing(
+        return await signals.set_typing(
             info.context,
             conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
             typing=typing,

@@ -1,4 +1,4 @@
-"""The Subscription root."""
+"""The Subscription root: thin fields that convert what ``resolvers.live`` streams."""
 
 from __future__ import annotations
 
@@ -6,23 +6,63 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from schema.errors import ParleyError
+from db.models import EventKind
+from resolvers.live import subscriptions as live
+from resolvers.live.snapshots import SharedEvent
 from schema.events import (
     ConversationEvent,
+    ConversationJoined,
+    ConversationLeft,
+    ConversationUpdated,
+    MembersChanged,
+    MessageAdded,
+    MessageDeleted,
+    MessageEdited,
     PresenceEvent,
+    ReactionsChanged,
+    ReadMarkerMoved,
     ReadReceipt,
     TypingEvent,
     ViewerEvent,
 )
-from schema.types import ContextInfo
+from schema.ids import decode_id_of
+from schema.query import CONVERSATION_TYPES
+from schema.types import ContextInfo, Message, User, conversation_from_row
+
+_MESSAGE_EVENTS: dict[
+    EventKind, type[MessageAdded | MessageEdited | MessageDeleted | ReactionsChanged]
+] = {
+    EventKind.MESSAGE_ADDED: MessageAdded,
+    EventKind.MESSAGE_EDITED: MessageEdited,
+    EventKind.MESSAGE_DELETED: MessageDeleted,
+    EventKind.REACTIONS_CHANGED: ReactionsChanged,
+}
 
 
-class NotLiveYet(ParleyError):
-    code = "INTERNAL_SERVER_ERROR"
-
-
-def _not_live() -> NotLiveYet:
-    return NotLiveYet("Subscriptions are not served by this build yet.")
+def timeline_event(event: SharedEvent) -> ConversationEvent:
+    common = {
+        "seq": event.seq,
+        "conversation_id": conversation_from_row(event.conversation).id,
+        "at": event.at,
+    }
+    message_type = _MESSAGE_EVENTS.get(event.kind)
+    if message_type is not None:
+        message = event.message
+        assert message is not None, f"event {event.seq} has no message"
+        return message_type(message=Message.from_row(message), **common)  # type: ignore[arg-type]
+    if event.kind == EventKind.MEMBERS_CHANGED:
+        actor = event.users.get(event.actor_id) if event.actor_id is not None else None
+        return MembersChanged(
+            actor=User.from_row(actor) if actor is not None else None,
+            added=[
+                User.from_row(event.users[i]) for i in event.user_ids("added") if i in event.users
+            ],
+            removed=[
+                User.from_row(event.users[i]) for i in event.user_ids("removed") if i in event.users
+            ],
+            **common,  # type: ignore[arg-type]
+        )
+    return ConversationUpdated(conversation=conversation_from_row(event.conversation), **common)  # type: ignore[arg-type]
 
 
 @strawberry.type(name="Subscription")
@@ -36,34 +76,72 @@ class Subscription:
     async def conversation_events(
         self, info: ContextInfo, conversation_id: strawberry.ID, after_seq: int | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
-        raise _not_live()
-        yield  # pragma: no cover
+        key = decode_id_of(conversation_id, *CONVERSATION_TYPES)
+        async for event in live.conversation_events(
+            info.context, conversation_id=key, after_seq=after_seq
+        ):
+            yield timeline_event(event)
 
     @strawberry.subscription(
         description="Events of all the viewer's conversations: new messages, joins, leaves, "
         "read markers."
     )
     async def viewer_events(self, info: ContextInfo) -> AsyncGenerator[ViewerEvent, None]:
-        raise _not_live()
-        yield  # pragma: no cover
+        async for item in live.viewer_events(info.context):
+            if isinstance(item, SharedEvent):
+                event = timeline_event(item)
+                assert isinstance(event, MessageAdded)
+                yield event
+            elif isinstance(item, live.Joined):
+                conversation = conversation_from_row(item.conversation)
+                yield ConversationJoined(
+                    conversation_id=conversation.id, at=item.at, conversation=conversation
+                )
+            elif isinstance(item, live.Left):
+                yield ConversationLeft(
+                    conversation_id=conversation_from_row(item.conversation).id, at=item.at
+                )
+            else:
+                yield ReadMarkerMoved(
+                    conversation_id=conversation_from_row(item.conversation).id,
+                    at=item.at,
+                    last_read_seq=item.membership.last_read_seq,
+                    unread_count=item.unread_count,
+                )
 
     @strawberry.subscription
     async def typing(
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[TypingEvent, None]:
-        raise _not_live()
-        yield  # pragma: no cover
+        async for item in live.typing(
+            info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
+        ):
+            yield TypingEvent(
+                conversation_id=conversation_id, user=User.from_row(item.user), typing=item.typing
+            )
 
     @strawberry.subscription
     async def presence(
         self, info: ContextInfo, user_ids: list[strawberry.ID]
     ) -> AsyncGenerator[PresenceEvent, None]:
-        raise _not_live()
-        yield  # pragma: no cover
+        keys = [decode_id_of(i, "User") for i in user_ids]
+        async for item in live.presence(info.context, user_ids=keys):
+            yield PresenceEvent(
+                user=User.from_row(item.user),
+                online=item.online,
+                last_seen_at=item.user.last_seen_at,
+            )
 
     @strawberry.subscription
     async def read_receipts(
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[ReadReceipt, None]:
-        raise _not_live()
-        yield  # pragma: no cover
+        async for item in live.read_receipts(
+            info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
+        ):
+            yield ReadReceipt(
+                conversation_id=conversation_id,
+                user=User.from_row(item.user),
+                last_read_seq=item.last_read_seq,
+                at=item.at,
+            )

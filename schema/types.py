@@ -66,10 +66,8 @@ class User(Node):
     @strawberry.field(
         description="Online while the user has at least one live connection on any server node."
     )
-    def online(self) -> bool:
-        # Presence arrives with the real-time work; until then nobody is
-        # reported online rather than guessing.
-        return False
+    async def online(self, info: ContextInfo) -> bool:
+        return await info.context.loaders.online.load(self.db_id)
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:

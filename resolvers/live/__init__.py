@@ -1,0 +1,1 @@
+"""Real time: the broker behind broadcaster, per-process feeds, and the subscriptions."""

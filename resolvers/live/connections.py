@@ -1,0 +1,93 @@
+"""WebSocket connections: who is on the socket, until when, and presence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.exceptions import ConnectionRejectionError
+
+from auth.tokens import bearer_token
+from db import users as user_queries
+from resolvers.context import Context
+
+logger = logging.getLogger(__name__)
+
+# graphql-ws clients retry a socket closed with 4403 and ask their async
+# connectionParams for a fresh token; they give up on 4400 and 4401.
+TOKEN_EXPIRED = 4403
+
+
+@dataclass
+class Socket:
+    user_id: int
+    connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    expiry: asyncio.Task[None] | None = None
+
+
+async def accept(ctx: Context) -> None:
+    """Authenticate a socket from connection_init (or its upgrade request's header).
+
+    A socket without a token is accepted: it may sign in or register, and
+    gets UNAUTHENTICATED from anything else. A bad token is refused (4403).
+    """
+    params: Any = ctx.connection_params
+    if isinstance(params, dict):
+        value = params.get("authorization") or params.get("Authorization")
+        if isinstance(value, str):
+            ctx.access_token = bearer_token(value) or value.strip() or None
+    if not ctx.access_token:
+        return
+    claims = ctx.services.tokens.read_access_token(ctx.access_token)
+    token = ctx.begin_operation()
+    try:
+        viewer = await ctx.viewer()
+    finally:
+        await ctx.end_operation(token)
+    if viewer is None or claims is None:
+        raise ConnectionRejectionError({"message": "Invalid or expired access token."})
+    socket = Socket(user_id=viewer.id)
+    ctx.socket = socket
+    websocket = ctx.request
+    if isinstance(websocket, WebSocket):
+        socket.expiry = asyncio.create_task(_close_at(websocket, claims.expires_at))
+    if await ctx.services.presence.add(viewer.id, socket.connection_id):
+        await _seen(ctx, viewer.id)
+        await ctx.services.publisher.presence(user_id=viewer.id, online=True)
+
+
+async def _close_at(websocket: WebSocket, expires_at: datetime) -> None:
+    await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+    if websocket.application_state == WebSocketState.CONNECTED:
+        logger.info("closing a socket whose access token expired")
+        try:
+            await websocket.close(code=TOKEN_EXPIRED, reason="Access token expired")
+        except RuntimeError:
+            pass  # closed meanwhile
+
+
+async def release(ctx: Context) -> None:
+    """The socket is gone: stop its timer; the user goes offline with its last socket."""
+    socket = ctx.socket
+    if socket is None:
+        return
+    ctx.socket = None
+    if socket.expiry is not None:
+        socket.expiry.cancel()
+    try:
+        if await ctx.services.presence.remove(socket.user_id, socket.connection_id):
+            await _seen(ctx, socket.user_id)
+            await ctx.services.publisher.presence(user_id=socket.user_id, online=False)
+    except Exception:
+        logger.exception("presence update on disconnect failed")
+
+
+async def _seen(ctx: Context, user_id: int) -> None:
+    async with ctx.services.sessionmaker() as session:
+        await user_queries.set_last_seen(session, user_id=user_id, at=datetime.now(UTC))
+        await session.commit()

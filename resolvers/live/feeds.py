@@ -1,0 +1,201 @@
+"""Per-process conversation feeds: each event is loaded once, whoever listens.
+
+A feed follows one conversation for as long as anyone in this process
+listens to it. The broker's announcements (small envelopes with a seq) only
+say how far the timeline has got; the feed then reads every event after the
+last one it holds from the database, in seq order, so a dropped, late or
+reordered announcement can never leave a gap. A periodic check of
+``conversations.last_seq`` catches announcements that never arrived, and a
+broker reconnection triggers the same catch-up at once.
+
+Listeners never get a queue of their own: they keep a cursor and read from
+the feed's bounded window of recent events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from itertools import islice
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db import conversations
+from resolvers.live.broker import Broker
+from resolvers.live.publisher import conversation_channel
+from resolvers.live.snapshots import SharedEvent, load_events
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 512  # recent events a feed keeps for listeners that lag a little
+BATCH = 200  # events read from the database at a time
+
+
+class Feed:
+    def __init__(self, feeds: Feeds, conversation_id: int) -> None:
+        self._feeds = feeds
+        self.conversation_id = conversation_id
+        self.loaded_through = 0
+        self.window: deque[SharedEvent] = deque(maxlen=WINDOW)
+        self.watchers: set[Callable[[list[SharedEvent]], None]] = set()
+        self._announced = 0
+        self._wanted = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._subscription = AsyncExitStack()
+        self.listeners = 0
+
+    def announce(self, seq: int) -> None:
+        if seq > self.loaded_through:
+            self._announced = max(self._announced, seq)
+            self._wanted.set()
+
+    def catch_up(self) -> None:
+        self._wanted.set()
+
+    def after(self, cursor: int) -> list[SharedEvent] | None:
+        """Events with seq > cursor from the window; None when the window no longer has them."""
+        if cursor >= self.loaded_through:
+            return []
+        if not self.window or self.window[0].seq > cursor + 1:
+            return None
+        return list(islice(self.window, cursor + 1 - self.window[0].seq, None))
+
+    async def wait_beyond(self, cursor: int) -> None:
+        """Return once events past cursor are loaded."""
+        while self.loaded_through <= cursor:
+            await self._changed.wait()
+
+    async def start(self) -> None:
+        # Subscribed first, then read how far the timeline is: nothing
+        # committed in between can be missed.
+        await self._subscription.enter_async_context(
+            self._feeds.broker.listen(conversation_channel(self.conversation_id), self.on_message)
+        )
+        async with self._feeds.sessionmaker() as session:
+            seqs = await conversations.last_seqs(session, conversation_ids=[self.conversation_id])
+        self.loaded_through = self._announced = seqs.get(self.conversation_id, 0)
+        self._task = asyncio.create_task(self._run(), name=f"feed {self.conversation_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._subscription.aclose()
+
+    def on_message(self, message: str) -> None:
+        try:
+            self.announce(int(json.loads(message)["seq"]))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring malformed envelope %r", message)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self._load()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("feed %s could not load events; retrying", self.conversation_id)
+                await asyncio.sleep(1.0)
+                self._wanted.set()
+
+    async def _load(self) -> None:
+        while True:
+            async with self._feeds.sessionmaker() as session:
+                events = await load_events(
+                    session,
+                    conversation_id=self.conversation_id,
+                    after_seq=self.loaded_through,
+                    limit=BATCH,
+                )
+            if not events:
+                return
+            self.window.extend(events)
+            self.loaded_through = events[-1].seq
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
+            for watcher in list(self.watchers):
+                try:
+                    watcher(events)
+                except Exception:
+                    logger.exception("feed watcher failed")
+            if len(events) < BATCH:
+                return
+
+
+class Feeds:
+    """The feeds of this process, shared by every subscription that needs them."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        resync_seconds: float = 3.0,
+    ) -> None:
+        self.broker = broker
+        self.sessionmaker = sessionmaker
+        self.resync_seconds = resync_seconds
+        self._feeds: dict[int, Feed] = {}
+        self._lock = asyncio.Lock()
+        self._resync_task: asyncio.Task[None] | None = None
+        self._remove_reconnect: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        self._remove_reconnect = self.broker.on_reconnect(self._catch_up_all)
+        self._resync_task = asyncio.create_task(self._resync(), name="feeds resync")
+
+    async def stop(self) -> None:
+        if self._remove_reconnect is not None:
+            self._remove_reconnect()
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            await asyncio.gather(self._resync_task, return_exceptions=True)
+        for feed in list(self._feeds.values()):
+            await feed.stop()
+
+    @asynccontextmanager
+    async def follow(self, conversation_id: int) -> AsyncIterator[Feed]:
+        """The conversation's feed, subscribed to the broker, while inside."""
+        async with self._lock:
+            feed = self._feeds.get(conversation_id)
+            if feed is None:
+                feed = Feed(self, conversation_id)
+                await feed.start()
+                self._feeds[conversation_id] = feed
+            feed.listeners += 1
+        try:
+            yield feed
+        finally:
+            async with self._lock:
+                feed.listeners -= 1
+                if feed.listeners == 0 and self._feeds.get(conversation_id) is feed:
+                    del self._feeds[conversation_id]
+                    await feed.stop()
+
+    def _catch_up_all(self) -> None:
+        for feed in list(self._feeds.values()):
+            feed.catch_up()
+
+    async def _resync(self) -> None:
+        """Now and then, compare every feed with the database: announcements can be lost."""
+        while True:
+            await asyncio.sleep(self.resync_seconds)
+            feeds = dict(self._feeds)
+            if not feeds:
+                continue
+            try:
+                async with self.sessionmaker() as session:
+                    seqs = await conversations.last_seqs(session, conversation_ids=list(feeds))
+            except Exception:
+                logger.exception("feed resync failed")
+                continue
+            for conversation_id, last_seq in seqs.items():
+                feeds[conversation_id].announce(last_seq)
