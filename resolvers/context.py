@@ -58,11 +58,16 @@ class RequestDb:
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._on_discard = on_discard
+        self.short_lived = False
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
-            yield self._current()
+            try:
+                yield self._current()
+            finally:
+                if self.short_lived:
+                    await self._close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -86,7 +91,19 @@ class RequestDb:
             self._session = self._sessionmaker()
         return self._session
 
+    def keep_short(self) -> None:
+        """Close the session after every use: for streams that live long and wait a lot.
+
+        A subscription's fields are resolved and then sent, and sending waits
+        for the client; the connection must not be held meanwhile.
+        """
+        self.short_lived = True
+
     async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def _close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

@@ -317,7 +317,7 @@ async def react(ctx: Context, *, message_id: int, emoji: str, add: bool) -> Mess
                 now=now,
                 actor_id=viewer.id,
                 message_id=message.id,
-                payload={"emoji": emoji, "added": add},
+                payload={"emoji": emoji, "change": "added" if add else "removed"},
             )
     await outbox.publish(ctx.services.publisher)
     ctx.loaders.remember(message)

@@ -78,9 +78,7 @@ class ErrorCodes(SchemaExtension):
             )
         if isinstance(error, ParleyError):
             return error
-        if original is None or (
-            error.path is None and isinstance(original, GraphQLError | ValueError | TypeError)
-        ):
+        if original is None or (error.path is None and isinstance(original, GraphQLError)):
             # No resolver ran: the document or its variables are at fault
             # (graphql-core keeps the coercion failure as original_error).
             if error.extensions and error.extensions.get("code"):

@@ -76,8 +76,9 @@ async def _snapshot(session: AsyncSession, rows: Sequence[EventRow]) -> list[Sha
     for row in rows:
         if row.actor_id is not None:
             user_ids.add(row.actor_id)
-        for key in ("added", "removed"):
-            user_ids.update(int(i) for i in (row.payload or {}).get(key, []))
+        if row.kind == EventKind.MEMBERS_CHANGED:
+            for key in ("added", "removed"):
+                user_ids.update(int(i) for i in (row.payload or {}).get(key, []))
     user_ids.update(m.author_id for m in found.values() if m.author_id is not None)
     people = {u.id: u for u in await users.get_users(session, ids=list(user_ids))}
     reactions = await messages.reactions_by_user(session, message_ids=list(found))

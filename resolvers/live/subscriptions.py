@@ -56,6 +56,12 @@ def _too_slow(cursor: int | None) -> TooSlow:
     )
 
 
+async def _go_live(ctx: Context) -> None:
+    """After the opening checks: release the session and keep every later one short."""
+    await ctx.db.close()
+    ctx.db.keep_short()
+
+
 def _prime(ctx: Context, event: SharedEvent, viewer_id: int) -> None:
     """Fresh loaders for the event, filled from the rows the feed loaded once for everyone."""
     scope = ctx.scope
@@ -80,7 +86,7 @@ async def conversation_events(
     if after_seq is not None and not 0 <= after_seq <= last_seq:
         raise BadUserInput(f"afterSeq must be between 0 and {last_seq}.", field="afterSeq")
     member = access.membership is not None
-    await ctx.db.close()
+    await _go_live(ctx)
     async with ctx.services.feeds.follow(conversation_id) as feed:
         cursor = last_seq if after_seq is None else after_seq
         live = False
@@ -97,7 +103,6 @@ async def conversation_events(
             for event in batch:
                 _prime(ctx, event, viewer.id)
                 yield event
-                await ctx.db.close()
                 cursor = event.seq
                 member = await _still_allowed(ctx, event, viewer.id, member)
 
@@ -181,7 +186,7 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
         conversation_ids = await conversation_queries.conversation_ids_of_user(
             session, user_id=viewer.id
         )
-    await ctx.db.close()
+    await _go_live(ctx)
     inbox = _Inbox(VIEWER_BUFFER)
 
     def on_feed(events: list[SharedEvent]) -> None:
@@ -218,7 +223,6 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                     converted = await _viewer_envelope(ctx, viewer, item, follow, unfollow)
                     if converted is not None:
                         yield converted
-                await ctx.db.close()
     finally:
         for conversation_id in list(followed):
             await unfollow(conversation_id)
@@ -246,30 +250,36 @@ async def _viewer_envelope(
 
     kind, conversation_id = envelope.get("kind"), int(envelope.get("conversation_id", 0))
     now = datetime.now(UTC)
+    # The session is closed before following a feed, which opens its own:
+    # on SQLite there is one connection, and holding it there would deadlock.
     async with ctx.services.sessionmaker() as session:
         membership = await conversation_queries.get_membership(
             session, conversation_id=conversation_id, user_id=viewer.id
         )
         found = await conversation_queries.get_conversations(session, ids=[conversation_id])
-        if not found:
-            return None
-        conversation = found[0]
-        if kind == JOINED and membership is not None:
-            await follow(conversation_id)
-            return Joined(conversation=conversation, at=now)
-        if kind == LEFT and membership is None:
-            await unfollow(conversation_id)
-            return Left(conversation=conversation, at=now)
-        if kind == READ_MARKER_MOVED and membership is not None:
-            counts = await message_queries.unread_counts(
+        unread = (
+            await message_queries.unread_counts(
                 session, user_id=viewer.id, conversation_ids=[conversation_id]
             )
-            return ReadMarker(
-                conversation=conversation,
-                membership=membership,
-                unread_count=counts.get(conversation_id, 0),
-                at=now,
-            )
+            if kind == READ_MARKER_MOVED and membership is not None
+            else {}
+        )
+    if not found:
+        return None
+    conversation = found[0]
+    if kind == JOINED and membership is not None:
+        await follow(conversation_id)
+        return Joined(conversation=conversation, at=now)
+    if kind == LEFT and membership is None:
+        await unfollow(conversation_id)
+        return Left(conversation=conversation, at=now)
+    if kind == READ_MARKER_MOVED and membership is not None:
+        return ReadMarker(
+            conversation=conversation,
+            membership=membership,
+            unread_count=unread.get(conversation_id, 0),
+            at=now,
+        )
     return None
 
 
@@ -286,7 +296,7 @@ class Typing:
 async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]:
     viewer = await ctx.require_viewer()
     await readable(ctx, conversation_id)
-    await ctx.db.close()
+    await _go_live(ctx)
     inbox = _Inbox(256)
     loop = asyncio.get_running_loop()
     timers: dict[int, asyncio.TimerHandle] = {}
@@ -337,7 +347,7 @@ class Receipt:
 async def read_receipts(ctx: Context, *, conversation_id: int) -> AsyncIterator[Receipt]:
     viewer = await ctx.require_viewer()
     await readable(ctx, conversation_id)
-    await ctx.db.close()
+    await _go_live(ctx)
     inbox = _Inbox(1000)
     async with ctx.services.broker.listen(receipts_channel(conversation_id), _json_into(inbox)):
         while True:
@@ -365,7 +375,7 @@ async def presence(ctx: Context, *, user_ids: list[int]) -> AsyncIterator[Presen
     if len(user_ids) > validation.MAX_IDS:
         raise BadUserInput(f"At most {validation.MAX_IDS} users at once.", field="userIds")
     wanted = list(dict.fromkeys(user_ids))
-    await ctx.db.close()
+    await _go_live(ctx)
     store = ctx.services.presence
     changed = asyncio.Event()
     known: dict[int, bool] = {}
@@ -391,7 +401,6 @@ async def presence(ctx: Context, *, user_ids: list[int]) -> AsyncIterator[Presen
                     if user_id in rows:
                         ctx.scope.fresh_loaders()
                         yield Presence(user=rows[user_id], online=known[user_id])
-                        await ctx.db.close()
             changed.clear()
             try:
                 async with asyncio.timeout(PRESENCE_RECHECK_SECONDS):

@@ -1,0 +1,413 @@
+"""Subscriptions over a real WebSocket against a real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import websockets
+
+from tests.client import User
+from tests.ws import Socket, open_socket
+
+NewUser = Callable[..., Awaitable[User]]
+
+GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
+SEND = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }"
+EVENTS = """
+subscription Events($id: ID!, $after: Int) {
+  conversationEvents(conversationId: $id, afterSeq: $after) {
+    __typename seq conversationId at
+    ... on MessageAdded { message { id seq body kind author { username } } }
+    ... on MessageEdited { message { id body editedAt } }
+    ... on MessageDeleted { message { id body deletedAt } }
+    ... on ReactionsChanged { message { id reactions { emoji count viewerHasReacted } } }
+    ... on MembersChanged { actor { username } added { username } removed { username } }
+    ... on ConversationUpdated { conversation { id ... on Group { title } } }
+  }
+}
+"""
+REMOVE = "mutation R($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"
+
+
+async def group_of(owner: User, *members: User, title: str = "live") -> tuple[str, int]:
+    created = (
+        await owner.client(GROUP, input={"title": title, "memberIds": [m.id for m in members]})
+    )["createGroup"]
+    return created["id"], created["lastSeq"]
+
+
+async def first_after(
+    socket: Socket, operation: str, act: Callable[[], Awaitable[object]], within: float = 15
+) -> dict[str, Any]:
+    """Repeat ``act`` until the subscription delivers: a subscription has no "ready" signal."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        await act()
+        try:
+            return await socket.data(operation, 0.5)
+        except TimeoutError:
+            if loop.time() > deadline:
+                raise
+
+
+async def collect(socket: Socket, operation: str, count: int) -> list[dict[str, Any]]:
+    return [(await socket.data(operation, 20))["conversationEvents"] for _ in range(count)]
+
+
+async def test_live_messages_reach_a_member(server_url: str, new_user: NewUser) -> None:
+    # given
+    ann, bob = await new_user(), await new_user()
+    group, last_seq = await group_of(ann, bob)
+    async with open_socket(server_url, bob.token) as socket:
+        # afterSeq makes the stream start where the client stands, however
+        # long the server takes to set the subscription up
+        operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
+        # when
+        sent = (await ann.client(SEND, input={"conversationId": group, "body": "hi bob"}))[
+            "sendMessage"
+        ]
+        # then
+        event = (await socket.data(operation))["conversationEvents"]
+    assert event["__typename"] == "MessageAdded"
+    assert event["seq"] == sent["seq"] == last_seq + 1
+    assert event["conversationId"] == group
+    assert event["message"]["body"] == "hi bob"
+    assert event["message"]["author"]["username"] == ann.username
+
+
+async def test_replay_then_live_while_five_senders_send_forty_each(
+    server_url: str, new_user: NewUser
+) -> None:
+    # given a group of five, and three listeners joining at different moments
+    senders = [await new_user() for _ in range(5)]
+    group, start = await group_of(senders[0], *senders[1:], title="stampede")
+    results: dict[str, list[int]] = {}
+
+    async def listen(name: str, after: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with open_socket(server_url, senders[1].token) as socket:
+            operation = await socket.subscribe(EVENTS, {"id": group, "after": after})
+            seqs: list[int] = []
+            while len(seqs) < 200:
+                event = (await socket.data(operation, 30))["conversationEvents"]
+                seqs.append(event["seq"])
+            results[name] = seqs
+
+    async def send_all(sender: User, index: int) -> None:
+        for n in range(40):
+            await sender.client(SEND, input={"conversationId": group, "body": f"{index}.{n}"})
+
+    # when they all run at once (the late listeners replay what they missed)
+    await asyncio.gather(
+        listen("from the start", start, 0),
+        listen("a little late", start, 0.3),
+        listen("later still", start, 0.8),
+        *(send_all(s, i) for i, s in enumerate(senders)),
+    )
+    # then each one saw every seq exactly once, in order
+    expected = list(range(start + 1, start + 201))
+    assert results == {name: expected for name in results}
+    assert len(results) == 3
+
+
+async def test_after_seq_replays_the_stored_timeline(server_url: str, new_user: NewUser) -> None:
+    ann = await new_user()
+    group, _ = await group_of(ann)
+    for n in range(150):  # more than one replay page
+        await ann.client(SEND, input={"conversationId": group, "body": f"m{n}"})
+    async with open_socket(server_url, ann.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group, "after": 0})
+        events = await collect(socket, operation, 152)
+    assert [e["seq"] for e in events] == list(range(1, 153))
+    assert events[0]["__typename"] == "MembersChanged"
+    assert [e["message"]["body"] for e in events[2:]] == [f"m{n}" for n in range(150)]
+
+
+async def test_every_kind_of_timeline_event(server_url: str, new_user: NewUser) -> None:
+    ann, bob, cy = await new_user(), await new_user(), await new_user()
+    group, last_seq = await group_of(ann, bob)
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
+        message = (await ann.client(SEND, input={"conversationId": group, "body": "v1"}))[
+            "sendMessage"
+        ]["id"]
+        await ann.client(
+            'mutation($m: ID!) { editMessage(messageId: $m, body: "v2") { id } }', m=message
+        )
+        await bob.client(
+            'mutation($m: ID!) { addReaction(messageId: $m, emoji: "🎉") { id } }', m=message
+        )
+        await ann.client(
+            "mutation($c: ID!, $u: [ID!]!) { addMembers(conversationId: $c, userIds: $u) { id } }",
+            c=group,
+            u=[cy.id],
+        )
+        await ann.client(
+            'mutation($g: ID!) { updateGroup(input: {groupId: $g, description: "d"}) { id } }',
+            g=group,
+        )
+        await ann.client("mutation($m: ID!) { deleteMessage(messageId: $m) { id } }", m=message)
+        events = []
+        try:
+            for _ in range(7):
+                events.append((await socket.data(operation, 5))["conversationEvents"])
+        finally:
+            print("GOT", [e["__typename"] for e in events])
+    kinds = [e["__typename"] for e in events]
+    assert kinds == [
+        "MessageAdded",
+        "MessageEdited",
+        "ReactionsChanged",
+        "MembersChanged",
+        "MessageAdded",  # "Ann added Cy"
+        "ConversationUpdated",
+        "MessageDeleted",
+    ]
+    assert [e["seq"] for e in events] == list(range(last_seq + 1, last_seq + 8))
+    assert events[1]["message"]["body"] == "v2"
+    assert events[2]["message"]["reactions"] == [
+        {"emoji": "🎉", "count": 1, "viewerHasReacted": True}
+    ]
+    assert [u["username"] for u in events[3]["added"]] == [cy.username]
+    assert events[6]["message"]["body"] is None
+
+
+async def test_removed_member_stream_ends_with_forbidden(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann, bob = await new_user(), await new_user()
+    group, last_seq = await group_of(ann, bob)
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
+        # once an event has arrived, the subscription is surely live
+        await ann.client(SEND, input={"conversationId": group, "body": "bye"})
+        await socket.data(operation)
+        await ann.client(REMOVE, c=group, u=bob.id)
+        removal = (await socket.data(operation))["conversationEvents"]
+        assert removal["__typename"] == "MembersChanged"
+        assert [u["username"] for u in removal["removed"]] == [bob.username]
+        ending = await socket.next(operation)
+    assert ending["type"] == "next"
+    assert ending["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_non_members_cannot_subscribe(server_url: str, new_user: NewUser) -> None:
+    ann, eve = await new_user(), await new_user()
+    group, _ = await group_of(ann)
+    async with open_socket(server_url, eve.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group})
+        message = await socket.next(operation)
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_anonymous_socket_cannot_subscribe(server_url: str, new_user: NewUser) -> None:
+    ann = await new_user()
+    group, _ = await group_of(ann)
+    async with open_socket(server_url) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group})
+        message = await socket.next(operation)
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_bad_token_is_refused_with_4403(server_url: str) -> None:
+    url = server_url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as connection:  # type: ignore[list-item]
+        await connection.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
+        )
+        try:
+            await asyncio.wait_for(connection.recv(), 10)
+            raise AssertionError("the server acknowledged a bad token")
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403
+
+
+async def test_queries_and_mutations_run_over_the_socket(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann = await new_user()
+    group, last_seq = await group_of(ann)
+    async with open_socket(server_url, ann.token) as socket:
+        operation = await socket.subscribe(SEND, {"input": {"conversationId": group, "body": "ws"}})
+        sent = await socket.data(operation)
+        viewer = await socket.subscribe("{ viewer { username } }")
+        assert (await socket.data(viewer))["viewer"]["username"] == ann.username
+    assert sent["sendMessage"]["seq"] == last_seq + 1
+
+
+async def test_failed_send_publishes_nothing(server_url: str, new_user: NewUser) -> None:
+    ann = await new_user()
+    group, last_seq = await group_of(ann)
+    async with open_socket(server_url, ann.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
+        bad = await ann.client.error(
+            SEND, input={"conversationId": group, "body": "x", "replyToId": "TWVzc2FnZTo5OTk5OTk"}
+        )
+        assert bad.code == "BAD_USER_INPUT"
+        await ann.client(SEND, input={"conversationId": group, "body": "good"})
+        event = (await socket.data(operation))["conversationEvents"]
+    assert (event["seq"], event["message"]["body"]) == (last_seq + 1, "good")
+
+
+async def test_viewer_events(server_url: str, new_user: NewUser) -> None:
+    ann, bob = await new_user(), await new_user()
+    group, _ = await group_of(ann, bob)
+    query = """
+    subscription { viewerEvents {
+      __typename conversationId
+      ... on MessageAdded { message { seq body } }
+      ... on ConversationJoined { conversation { id } }
+      ... on ReadMarkerMoved { lastReadSeq unreadCount }
+    } }
+    """
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(query)
+        sends: list[int] = []
+
+        async def send() -> None:
+            body = {"conversationId": group, "body": "hey"}
+            sends.append((await ann.client(SEND, input=body))["sendMessage"]["seq"])
+
+        first = event = (await first_after(socket, operation, send))["viewerEvents"]
+        while event["message"]["seq"] != sends[-1]:  # sends that raced the set-up
+            event = (await socket.data(operation))["viewerEvents"]
+        other, _ = await group_of(ann, bob, title="second")
+        joined = (await socket.data(operation))["viewerEvents"]
+        await bob.client(
+            "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { id } }",
+            c=group,
+            s=sends[-1],
+        )
+        marker = (await socket.data(operation))["viewerEvents"]
+    assert first["__typename"] == "MessageAdded"
+    assert (first["conversationId"], first["message"]["body"]) == (group, "hey")
+    assert joined == {
+        "__typename": "ConversationJoined",
+        "conversationId": other,
+        "conversation": {"id": other},
+    }
+    assert marker["__typename"] == "ReadMarkerMoved"
+    assert (marker["conversationId"], marker["lastReadSeq"], marker["unreadCount"]) == (
+        group,
+        sends[-1],
+        0,
+    )
+
+
+async def test_typing_starts_stops_and_expires(server_url: str, new_user: NewUser) -> None:
+    ann, bob = await new_user(), await new_user()
+    group, _ = await group_of(ann, bob)
+    typing = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
+    query = """
+    subscription($c: ID!) { typing(conversationId: $c) { conversationId typing user { username } } }
+    """
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(query, {"c": group})
+        # refreshing while typing announces nothing new, so repeating is safe
+        started = (
+            await first_after(socket, operation, lambda: ann.client(typing, c=group, t=True))
+        )["typing"]
+        await ann.client(SEND, input={"conversationId": group, "body": "done typing"})
+        stopped = (await socket.data(operation))["typing"]
+        await ann.client(typing, c=group, t=True)
+        again = (await socket.data(operation))["typing"]
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+        expired = (await socket.data(operation, 15))["typing"]
+        waited = loop.time() - begun
+    assert (started["typing"], started["user"]["username"]) == (True, ann.username)
+    assert stopped["typing"] is False
+    assert again["typing"] is True
+    assert expired["typing"] is False
+    assert 3 < waited < 10
+
+
+async def test_read_receipts(server_url: str, new_user: NewUser) -> None:
+    ann, bob = await new_user(), await new_user()
+    group, _ = await group_of(ann, bob)
+    query = """
+    subscription($c: ID!) { readReceipts(conversationId: $c) { lastReadSeq user { username } at } }
+    """
+    async with open_socket(server_url, ann.token) as socket:
+        operation = await socket.subscribe(query, {"c": group})
+        read: list[int] = []
+
+        async def send_and_read() -> None:
+            body = {"conversationId": group, "body": "read me"}
+            seq = (await ann.client(SEND, input=body))["sendMessage"]["seq"]
+            await bob.client(
+                "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { id } }",
+                c=group,
+                s=seq,
+            )
+            read.append(seq)
+
+        receipt = (await first_after(socket, operation, send_and_read))["readReceipts"]
+    assert receipt["lastReadSeq"] in read
+    assert receipt["user"]["username"] == bob.username
+
+
+async def test_presence_follows_sockets(server_url: str, new_user: NewUser) -> None:
+    ann, bob = await new_user(), await new_user()
+    query = """
+    subscription($u: [ID!]!) {
+      presence(userIds: $u) { online lastSeenAt user { username online } }
+    }
+    """
+    async with open_socket(server_url, ann.token) as socket:
+        operation = await socket.subscribe(query, {"u": [bob.id]})
+        initial = (await socket.data(operation))["presence"]
+        async with open_socket(server_url, bob.token):
+            online = (await socket.data(operation))["presence"]
+            seen = await bob.client("query($u: ID!) { user(id: $u) { online } }", u=bob.id)
+        offline = (await socket.data(operation))["presence"]
+    assert initial["online"] is False
+    assert online["online"] is True and seen["user"]["online"] is True
+    assert offline["online"] is False and offline["lastSeenAt"] is not None
+
+
+async def test_legacy_graphql_ws_protocol(server_url: str, new_user: NewUser) -> None:
+    ann = await new_user()
+    group, last_seq = await group_of(ann)
+    url = server_url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-ws"]) as connection:  # type: ignore[list-item]
+        await connection.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {ann.token}"}}
+            )
+        )
+        assert json.loads(await connection.recv())["type"] == "connection_ack"
+        await connection.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "start",
+                    "payload": {"query": EVENTS, "variables": {"id": group, "after": last_seq}},
+                }
+            )
+        )
+        await ann.client(SEND, input={"conversationId": group, "body": "legacy"})
+        while True:
+            message = json.loads(await asyncio.wait_for(connection.recv(), 10))
+            if message["type"] != "ka":
+                break
+    assert message["type"] == "data"
+    event = message["payload"]["data"]["conversationEvents"]
+    assert (event["seq"], event["message"]["body"]) == (last_seq + 1, "legacy")
+
+
+async def test_graphql_errors_keep_their_codes_over_the_socket(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann = await new_user()
+    async with open_socket(server_url, ann.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": "not-an-id"})
+        message = await socket.next(operation)
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
