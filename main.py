@@ -55,10 +55,11 @@ class Settings(BaseSettings):
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
-    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
+    access_token_ttl_seconds: int = Field(default=900, ge=5, le=86400)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
     auto_migrate: bool | None = None
     live_resync_seconds: float = Field(default=3.0, gt=0)
+    presence_ttl_seconds: float = Field(default=30.0, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: str = "INFO"
 
@@ -118,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await broker.connect()
         feeds = Feeds(broker, sessionmaker, resync_seconds=settings.live_resync_seconds)
         await feeds.start()
-        presence = create_presence(settings.broadcast_url)
+        presence = create_presence(
+            settings.broadcast_url, ttl_seconds=settings.presence_ttl_seconds
+        )
         await presence.start()
         app.state.services = Services(
             sessionmaker=sessionmaker,

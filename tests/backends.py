@@ -9,9 +9,11 @@ skipping it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,23 +37,27 @@ def unavailable(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
-async def _admin(statement: str) -> None:
+def _admin(statement: str) -> None:
+    """Run one statement on the admin database, from sync or async code alike."""
     import asyncpg
 
-    connection = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    async def run() -> None:
+        connection = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    # A thread of its own, so that this works inside a running event loop too.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def create_pg_database() -> str:
     """A new, empty PostgreSQL database; its SQLAlchemy URL."""
-    import asyncio
-
     name = f"parley_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        _admin(f'CREATE DATABASE "{name}"')
     except (OSError, Exception) as error:  # asyncpg raises many kinds
         unavailable("PostgreSQL", error)
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
@@ -59,10 +65,8 @@ def create_pg_database() -> str:
 
 
 def drop_pg_database(url: str) -> None:
-    import asyncio
-
     name = url.rsplit("/", 1)[1]
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def check_redis() -> None:

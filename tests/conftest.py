@@ -17,8 +17,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with database(data_dir) as (database_url, broadcast_url):
         with running_server(
             data_dir=data_dir, database_url=database_url, broadcast_url=broadcast_url
-        ) as url:
-            yield url
+        ) as server:
+            yield server.url
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """Die at once, as a crashed node would: no goodbyes, no clean-up."""
+        self.process.kill()
+        self.process.wait()
+
+
 @contextmanager
 def running_server(
     *,
@@ -29,8 +41,8 @@ def running_server(
     database_url: str,
     broadcast_url: str,
     extra_env: dict[str, str] | None = None,
-) -> Iterator[str]:
-    """Start ``python main.py`` and yield its base URL once /health answers."""
+) -> Iterator[Server]:
+    """Start ``python main.py`` and yield it once /health answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -64,7 +76,7 @@ def running_server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 60 s")
             time.sleep(0.1)
-        yield base
+        yield Server(url=base, process=process)
     finally:
         process.terminate()
         try:

@@ -15,8 +15,6 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-TTL_SECONDS = 30.0
-REFRESH_SECONDS = 10.0
 
 
 class PresenceStore(Protocol):
@@ -67,10 +65,11 @@ class MemoryPresence:
 class RedisPresence:
     """Many nodes: a sorted set per user, its members sockets scored by their expiry."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, ttl_seconds: float) -> None:
         from redis import asyncio as redis
 
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=5)
+        self._ttl = ttl_seconds
         self._local: dict[str, int] = {}
         self._refresher: asyncio.Task[None] | None = None
 
@@ -85,8 +84,8 @@ class RedisPresence:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zcard(key)
-            pipe.zadd(key, {connection_id: now + TTL_SECONDS})
-            pipe.expire(key, int(TTL_SECONDS) + 5)
+            pipe.zadd(key, {connection_id: now + self._ttl})
+            pipe.expire(key, int(self._ttl) + 5)
             _, before, _, _ = await pipe.execute()
         return int(before) == 0
 
@@ -120,21 +119,22 @@ class RedisPresence:
 
     async def _refresh(self) -> None:
         while True:
-            await asyncio.sleep(REFRESH_SECONDS)
+            await asyncio.sleep(self._ttl / 3)
             if not self._local:
                 continue
-            expiry = time.time() + TTL_SECONDS
+            expiry = time.time() + self._ttl
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for connection_id, user_id in list(self._local.items()):
                         pipe.zadd(self._key(user_id), {connection_id: expiry})
-                        pipe.expire(self._key(user_id), int(TTL_SECONDS) + 5)
+                        pipe.expire(self._key(user_id), int(self._ttl) + 5)
                     await pipe.execute()
             except Exception:
                 logger.exception("presence refresh failed; retrying")
 
 
-def create_presence(broadcast_url: str) -> PresenceStore:
+def create_presence(broadcast_url: str, *, ttl_seconds: float = 30.0) -> PresenceStore:
+    """Redis-backed when the nodes share Redis; otherwise this process's own sockets."""
     if broadcast_url.startswith(("redis://", "rediss://")):
-        return RedisPresence(broadcast_url)
+        return RedisPresence(broadcast_url, ttl_seconds=ttl_seconds)
     return MemoryPresence()

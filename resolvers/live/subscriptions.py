@@ -36,7 +36,7 @@ from schema.errors import BadUserInput, Forbidden, ParleyError
 
 REPLAY_PAGE = 100
 TYPING_TTL_SECONDS = 5.0
-PRESENCE_RECHECK_SECONDS = 10.0
+PRESENCE_RECHECK_SECONDS = 5.0
 VIEWER_BUFFER = 1000
 
 
