@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, case, delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -173,19 +175,19 @@ async def reaction_summaries(
 async def add_reaction(
     session: AsyncSession, *, message_id: int, user_id: int, emoji: str, now: datetime
 ) -> bool:
-    """Record the reaction; False when the user had already reacted with that emoji."""
-    existing = await session.execute(
-        select(col(ReactionRow.id)).where(
-            col(ReactionRow.message_id) == message_id,
-            col(ReactionRow.user_id) == user_id,
-            col(ReactionRow.emoji) == emoji,
-        )
+    """Record the reaction; False when the user had already reacted with that emoji.
+
+    INSERT … ON CONFLICT DO NOTHING, so the same tap sent twice at once is
+    one reaction, not a unique violation.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(ReactionRow)
+        .values(message_id=message_id, user_id=user_id, emoji=emoji, created_at=now)
+        .on_conflict_do_nothing(index_elements=["message_id", "user_id", "emoji"])
     )
-    if existing.first() is not None:
-        return False
-    session.add(ReactionRow(message_id=message_id, user_id=user_id, emoji=emoji, created_at=now))
-    await session.flush()
-    return True
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 async def remove_reaction(
@@ -219,7 +221,7 @@ async def search_messages(
     Newest first. A substring match for now; ranked full-text search
     (PostgreSQL tsvector, SQLite FTS5) is planned and will keep this signature.
     """
-    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (
         select(MessageRow)
         .join(
@@ -232,7 +234,9 @@ async def search_messages(
         .where(
             col(MessageRow.deleted_at).is_(None),
             col(MessageRow.kind) == MessageKind.TEXT,
-            func.lower(col(MessageRow.body)).like(f"%{escaped}%", escape="\\"),
+            # Both sides through the database's lower(), so that whatever it
+            # folds (SQLite: ASCII only) it folds alike: text is found as sent.
+            func.lower(col(MessageRow.body)).like(func.lower(f"%{escaped}%"), escape="\\"),
         )
         .order_by(col(MessageRow.id).desc())
         .limit(limit)

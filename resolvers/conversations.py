@@ -9,7 +9,7 @@ from db import conversations
 from db.models import ConversationKind, ConversationRow, MembershipRow, Role
 from resolvers.context import Context
 from resolvers.paging import Page, forward_limit, forward_page
-from schema.errors import BadUserInput, NotFound
+from schema.errors import NotFound
 from schema.ids import decode_cursor, encode_cursor
 
 
@@ -50,8 +50,8 @@ async def list_for_viewer(
     limit = forward_limit(first)
     position: tuple[datetime, int] | None = None
     if after is not None:
-        at, conversation_id = decode_cursor(after, arity=2)
-        position = (_parse_time(at, after), int(conversation_id))
+        at, conversation_id = decode_cursor(after, datetime, int)
+        position = (at, conversation_id)
     async with ctx.db.read() as session:
         rows = await conversations.list_conversations_for_user(
             session,
@@ -69,13 +69,6 @@ async def list_for_viewer(
     )
 
 
-def _parse_time(text: object, cursor: str) -> datetime:
-    try:
-        return datetime.fromisoformat(str(text))
-    except ValueError:
-        raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
-
-
 async def public_groups(
     ctx: Context, *, search: str | None, first: int | None, after: str | None
 ) -> Page[ConversationRow]:
@@ -83,8 +76,8 @@ async def public_groups(
     limit = forward_limit(first)
     position: tuple[str, int] | None = None
     if after is not None:
-        key, conversation_id = decode_cursor(after, arity=2)
-        position = (str(key), int(conversation_id))
+        key, conversation_id = decode_cursor(after, str, int)
+        position = (key, conversation_id)
     async with ctx.db.read() as session:
         rows = await conversations.list_public_groups(
             session, search=(search or "").strip() or None, after=position, limit=limit + 1
@@ -103,7 +96,7 @@ async def members(
 ) -> Page[MembershipRow]:
     await readable(ctx, conversation_id)
     limit = forward_limit(50 if first is None else first)
-    after_id = int(decode_cursor(after, arity=1)[0]) if after is not None else None
+    after_id = decode_cursor(after, int)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await conversations.list_members(
             session, conversation_id=conversation_id, after_id=after_id, limit=limit + 1

@@ -74,7 +74,10 @@ async def create_group(
         body = f"{viewer.display_name} created the group “{title}”"
         if invited:
             body += f" with {names(invited)}"
-        await outbox.system_message(session, conversation_id=group.id, body=body, now=now)
+        created = await outbox.system_message(
+            session, conversation_id=group.id, body=body, now=now
+        )
+        await _read_up_to(session, group.id, everyone, created.seq)
         await session.refresh(group)
         for user in everyone:
             outbox.notify_user(user.id, JOINED, group.id)
@@ -429,7 +432,18 @@ async def _add_members(
         body = f"{actor.display_name} joined"
     else:
         body = f"{actor.display_name} added {names(new)}"
-    await outbox.system_message(session, conversation_id=group.id, body=body, now=now)
+    added = await outbox.system_message(session, conversation_id=group.id, body=body, now=now)
+    await _read_up_to(session, group.id, new, added.seq)
+
+
+async def _read_up_to(
+    session: AsyncSession, conversation_id: int, members: list[UserRow], seq: int
+) -> None:
+    """Newcomers start with the history read: what came before they joined is not news."""
+    for user in members:
+        await conversations.move_read_marker(
+            session, conversation_id=conversation_id, user_id=user.id, seq=seq
+        )
 
 
 async def _record_removal(

@@ -35,10 +35,8 @@ def message_cursor(row: MessageRow) -> str:
 def _seq_of(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    value = decode_cursor(cursor, arity=1)[0]
-    if not isinstance(value, int):
-        raise BadUserInput(f"{cursor!r} is not a valid cursor.")
-    return value
+    seq: int = decode_cursor(cursor, int)[0]
+    return seq
 
 
 async def history(

@@ -18,7 +18,7 @@ async def search_messages(
     if not 1 <= len(text) <= 200:
         raise BadUserInput("The search query must be 1 to 200 characters.", field="query")
     limit = forward_limit(first)
-    before_id = int(decode_cursor(after, arity=1)[0]) if after is not None else None
+    before_id = decode_cursor(after, int)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await messages.search_messages(
             session,

@@ -31,7 +31,7 @@ async def search(
 ) -> Page[UserRow]:
     await ctx.require_viewer()
     limit = forward_limit(first)
-    after_key = str(decode_cursor(after, arity=1)[0]) if after is not None else None
+    after_key = decode_cursor(after, str)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await users.search_users(
             session, prefix=(search or "").strip() or None, after_key=after_key, limit=limit + 1

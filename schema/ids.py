@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from schema.errors import BadUserInput, NotFound
@@ -41,14 +42,41 @@ def encode_cursor(*parts: Any) -> str:
     return _b64(json.dumps(parts, separators=(",", ":")))
 
 
-def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
+MAX_KEY = 2**62  # every integer key and seq fits a BIGINT
+
+
+def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
+    """The parts of a cursor, each checked to be of its kind (int, str or aware datetime).
+
+    Cursors are opaque to clients, but a client can still send anything:
+    whatever does not decode to the expected parts is BAD_USER_INPUT.
+    """
     try:
         parts = json.loads(_unb64(cursor))
-        if not isinstance(parts, list) or len(parts) != arity:
+        if not isinstance(parts, list) or len(parts) != len(kinds):
             raise ValueError(cursor)
-        return parts
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return tuple(_part(part, kind) for part, kind in zip(parts, kinds, strict=True))
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
         raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
+
+
+def _part(value: object, kind: type) -> Any:
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_KEY:
+            raise ValueError(value)
+        return value
+    if kind is str:
+        if not isinstance(value, str) or len(value) > 200:
+            raise ValueError(value)
+        return value
+    if kind is datetime:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError(value)
+        return moment
+    raise TypeError(kind)
 
 
 def _b64(text: str) -> str:
