@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import event
 
-from main import Settings, create_app
-from tests.backends import database
 from tests.client import Client, sign_up
+from tests.inprocess import StatementCounter, in_process
 
 HISTORY_PAGE = """
 query Page($id: ID!) {
@@ -52,36 +48,10 @@ mutation React($id: ID!, $emoji: String!) { addReaction(messageId: $id, emoji: $
 """
 
 
-class StatementCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
-
-
 @pytest.fixture
 async def app_client(tmp_path: Path) -> AsyncIterator[tuple[Client, StatementCounter]]:
-    with database(tmp_path) as (database_url, broadcast_url):
-        settings = Settings(
-            data_dir=tmp_path,
-            database_url=database_url,
-            broadcast_url=broadcast_url,
-            auto_migrate=True,
-        )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            engine = app.state.services.sessionmaker.kw["bind"]
-            counter = StatementCounter()
-            event.listen(engine.sync_engine, "before_cursor_execute", counter)
-            client = Client("http://parley.test")
-            client.http = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://parley.test"
-            )
-            try:
-                yield client, counter
-            finally:
-                await client.http.aclose()
+    async with in_process(tmp_path) as app:
+        yield app.client, app.counter
 
 
 async def test_history_page_of_50_with_authors_replies_and_reactions(

@@ -1,0 +1,129 @@
+"""Fan-out inside one process, driven with ``schema.subscribe``: cost and broker faults."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+from resolvers.context import Context
+from resolvers.live.broker import Broker
+from schema.ids import decode_global_id
+from schema.schema import schema
+from tests.client import User, sign_up
+from tests.inprocess import InProcess, in_process
+
+GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
+SEND = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }"
+EVENTS = """
+subscription Events($id: ID!, $after: Int) {
+  conversationEvents(conversationId: $id, afterSeq: $after) {
+    seq conversationId
+    ... on MessageAdded { message { body author { username } reactions { emoji } } }
+  }
+}
+"""
+QUIET = {"live_resync_seconds": 3600.0}  # only announcements move the feeds here
+
+
+async def receive(
+    app: InProcess, user: User, group: str, after: int, count: int, started: asyncio.Event
+) -> list[dict[str, Any]]:
+    """Subscribe as a WebSocket operation would (in a task of its own) and take count events."""
+    context = Context(services=app.services, access_token=user.token)
+    stream = await schema.subscribe(
+        EVENTS, variable_values={"id": group, "after": after}, context_value=context
+    )
+    assert not hasattr(stream, "errors"), stream
+    events: list[dict[str, Any]] = []
+    async with aclosing(stream) as results:  # type: ignore[type-var]
+        started.set()
+        async for result in results:
+            assert not result.errors, result.errors
+            events.append(result.data["conversationEvents"])
+            if len(events) == count:
+                break
+    return events
+
+
+async def _group(app: InProcess, members: int) -> tuple[User, list[User], str, int]:
+    owner = await sign_up(app.client)
+    others = [await sign_up(app.client) for _ in range(members)]
+    created = (
+        await owner.client(GROUP, input={"title": "fan", "memberIds": [u.id for u in others]})
+    )["createGroup"]
+    return owner, others, created["id"], created["lastSeq"]
+
+
+async def _cost_of_one_event(app: InProcess, listeners: int) -> int:
+    owner, others, group, start = await _group(app, listeners)
+    ready = [asyncio.Event() for _ in others]
+    tasks = [
+        asyncio.create_task(receive(app, user, group, start, 2, event))
+        for user, event in zip(others, ready, strict=True)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 10)
+    feeds, key = app.services.feeds._feeds, decode_global_id(group)[1]
+    while key not in feeds or feeds[key].listeners < listeners:  # all are following
+        await asyncio.sleep(0.01)
+    # warm up: every listener takes one event first, so all are live and idle
+    await owner.client(SEND, input={"conversationId": group, "body": "warm-up"})
+    while feeds[key].loaded_through <= start:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    app.counter.statements.clear()
+    await owner.client(SEND, input={"conversationId": group, "body": "counted"})
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
+    assert all(r[-1]["message"]["body"] == "counted" for r in results)
+    return len(app.counter.statements)
+
+
+async def test_one_event_costs_the_same_for_one_or_twenty_listeners(tmp_path: Path) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        one = await _cost_of_one_event(app, 1)
+        twenty = await _cost_of_one_event(app, 20)
+    # the send itself plus one load of the event for the whole process
+    assert twenty == one, (one, twenty)
+
+
+class Chaos:
+    """A broker that drops every third announcement and delays others past later ones."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.count = 0
+        self.held: list[tuple[str, str]] = []
+        self.reliable = False
+
+    async def publish(self, channel: str, message: str) -> None:
+        if self.reliable or not channel.startswith("parley.conversation."):
+            await self.broker.publish(channel, message)
+            return
+        self.count += 1
+        if self.count % 3 == 0:
+            return  # lost
+        if self.count % 3 == 1:
+            self.held.append((channel, message))  # late
+            return
+        await self.broker.publish(channel, message)
+        for held in self.held:  # arrives after a later one
+            await self.broker.publish(*held)
+        self.held.clear()
+
+
+async def test_dropped_and_reordered_announcements_leave_no_gap(tmp_path: Path) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        owner, (bob,), group, start = await _group(app, 1)
+        chaos = Chaos(app.services.broker)
+        app.services.publisher._broker = chaos  # type: ignore[attr-defined]
+        started = asyncio.Event()
+        listening = asyncio.create_task(receive(app, bob, group, start, 31, started))
+        await started.wait()
+        for n in range(30):
+            await owner.client(SEND, input={"conversationId": group, "body": f"m{n}"})
+        chaos.reliable = True
+        await owner.client(SEND, input={"conversationId": group, "body": "last"})
+        events = await asyncio.wait_for(listening, 20)
+    assert [e["seq"] for e in events] == list(range(start + 1, start + 32))
+    assert [e["message"]["body"] for e in events] == [f"m{n}" for n in range(30)] + ["last"]
