@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint schema migrate bench
+.PHONY: install run test lint schema migrate
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -38,6 +38,3 @@ schema: install
 
 migrate: install
 	$(VENV)/bin/python main.py migrate
-
-bench: install
-	$(VENV)/bin/python -m bench
