@@ -176,11 +176,9 @@ async def _send(
                 raise BadUserInput(
                     "replyToId must name a message of the same conversation.", field="replyToId"
                 )
-        seq = await conversations.allocate_seq(session, conversation_id=conversation_id, now=now)
-        message = await messages.insert_message(
+        message = await outbox.add_message(
             session,
             conversation_id=conversation_id,
-            seq=seq,
             kind=MessageKind.TEXT,
             author_id=viewer.id,
             body=body,
@@ -188,22 +186,12 @@ async def _send(
             client_message_id=client_message_id,
             reply_to_id=reply_to_id,
         )
-        await conversations.insert_event(
-            session,
-            conversation_id=conversation_id,
-            seq=seq,
-            kind=EventKind.MESSAGE_ADDED,
-            now=now,
-            actor_id=viewer.id,
-            message_id=message.id,
-        )
-        outbox.conversation_events.append((conversation_id, seq, EventKind.MESSAGE_ADDED))
         # What you sent, you have read.
         await conversations.move_read_marker(
             session,
             conversation_id=conversation_id,
             user_id=viewer.id,
-            seq=seq,
+            seq=message.seq,
         )
     await outbox.publish(ctx.services.publisher)
     # Sending ends typing at once rather than after the typing timeout.

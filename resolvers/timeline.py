@@ -43,19 +43,30 @@ class Outbox:
         self.conversation_events.append((conversation_id, event.seq, kind))
         return event.seq
 
-    async def system_message(
-        self, session: AsyncSession, *, conversation_id: int, body: str, now: datetime
+    async def add_message(
+        self,
+        session: AsyncSession,
+        *,
+        conversation_id: int,
+        kind: MessageKind,
+        author_id: int | None,
+        body: str,
+        now: datetime,
+        client_message_id: str | None = None,
+        reply_to_id: int | None = None,
     ) -> MessageRow:
-        """A SYSTEM message ("Ann added Bob") under its own MESSAGE_ADDED event."""
+        """A message under its own MESSAGE_ADDED event: the message's seq is the event's."""
         seq = await conversations.allocate_seq(session, conversation_id=conversation_id, now=now)
         message = await messages.insert_message(
             session,
             conversation_id=conversation_id,
             seq=seq,
-            kind=MessageKind.SYSTEM,
-            author_id=None,
+            kind=kind,
+            author_id=author_id,
             body=body,
             now=now,
+            client_message_id=client_message_id,
+            reply_to_id=reply_to_id,
         )
         await conversations.insert_event(
             session,
@@ -63,11 +74,24 @@ class Outbox:
             seq=seq,
             kind=EventKind.MESSAGE_ADDED,
             now=now,
-            actor_id=None,
+            actor_id=author_id,
             message_id=message.id,
         )
         self.conversation_events.append((conversation_id, seq, EventKind.MESSAGE_ADDED))
         return message
+
+    async def system_message(
+        self, session: AsyncSession, *, conversation_id: int, body: str, now: datetime
+    ) -> MessageRow:
+        """A SYSTEM message ("Ann added Bob"): no author."""
+        return await self.add_message(
+            session,
+            conversation_id=conversation_id,
+            kind=MessageKind.SYSTEM,
+            author_id=None,
+            body=body,
+            now=now,
+        )
 
     def notify_user(self, user_id: int, kind: str, conversation_id: int) -> None:
         self.user_events.append((user_id, kind, conversation_id))

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from db.models import Role
-from resolvers import auth, groups, messages, users
+from resolvers import auth, groups, members, messages, users
 from resolvers.auth import SignedIn
 from resolvers.live import signals
 from schema.errors import BadUserInput
@@ -140,7 +140,7 @@ class Mutation:
     async def add_members(
         self, info: ContextInfo, conversation_id: strawberry.ID, user_ids: list[strawberry.ID]
     ) -> Group:
-        row = await groups.add_members(
+        row = await members.add_members(
             info.context,
             conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
             user_ids=_user_ids(user_ids, field="userIds"),
@@ -151,7 +151,7 @@ class Mutation:
     async def remove_member(
         self, info: ContextInfo, conversation_id: strawberry.ID, user_id: strawberry.ID
     ) -> Group:
-        row = await groups.remove_member(
+        row = await members.remove_member(
             info.context,
             conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
             user_id=decode_id_of(user_id, "User"),
@@ -166,7 +166,7 @@ class Mutation:
         user_id: strawberry.ID,
         role: MemberRole,
     ) -> Member:
-        row = await groups.set_member_role(
+        row = await members.set_member_role(
             info.context,
             conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
             user_id=decode_id_of(user_id, "User"),
@@ -176,7 +176,7 @@ class Mutation:
 
     @strawberry.mutation
     async def leave_conversation(self, info: ContextInfo, conversation_id: strawberry.ID) -> bool:
-        return await groups.leave(
+        return await members.leave(
             info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
         )
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from db.models import EventKind
+from resolvers.live import signals
 from resolvers.live import subscriptions as live
 from resolvers.live.snapshots import SharedEvent
 from schema.events import (
@@ -113,7 +114,7 @@ class Subscription:
     async def typing(
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[TypingEvent, None]:
-        async for item in live.typing(
+        async for item in signals.typing(
             info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
         ):
             yield TypingEvent(
@@ -125,7 +126,7 @@ class Subscription:
         self, info: ContextInfo, user_ids: list[strawberry.ID]
     ) -> AsyncGenerator[PresenceEvent, None]:
         keys = [decode_id_of(i, "User") for i in user_ids]
-        async for item in live.presence(info.context, user_ids=keys):
+        async for item in signals.presence(info.context, user_ids=keys):
             yield PresenceEvent(
                 user=User.from_row(item.user),
                 online=item.online,
@@ -136,7 +137,7 @@ class Subscription:
     async def read_receipts(
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[ReadReceipt, None]:
-        async for item in live.read_receipts(
+        async for item in signals.read_receipts(
             info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
         ):
             yield ReadReceipt(

@@ -16,7 +16,6 @@ from typing import Protocol
 logger = logging.getLogger(__name__)
 
 
-
 class PresenceStore(Protocol):
     async def add(self, user_id: int, connection_id: str) -> bool:
         """Record a live socket; True when the user was offline until now."""

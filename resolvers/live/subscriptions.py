@@ -1,4 +1,6 @@
-"""What each subscription streams. Long-lived streams hold no database session.
+"""The timeline streams: conversationEvents and viewerEvents.
+
+Long-lived streams hold no database session.
 
 Each stream checks access once at the start with the operation's session,
 then closes it; every later read uses a short session of its own, and the
@@ -8,9 +10,6 @@ for the next.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -19,47 +18,21 @@ from typing import Any
 
 from db import conversations as conversation_queries
 from db import messages as message_queries
-from db import users as user_queries
 from db.models import ConversationRow, EventKind, MembershipRow, UserRow
-from resolvers import validation
 from resolvers.context import Context
 from resolvers.conversations import readable
+from resolvers.live.common import Inbox, go_live, json_into, too_slow
 from resolvers.live.feeds import Feed
 from resolvers.live.publisher import (
-    presence_channel,
-    receipts_channel,
-    typing_channel,
     user_channel,
 )
 from resolvers.live.snapshots import SharedEvent, load_events
-from schema.errors import BadUserInput, Forbidden, ParleyError
+from resolvers.members import JOINED, LEFT
+from resolvers.messages import READ_MARKER_MOVED
+from schema.errors import BadUserInput, Forbidden
 
 REPLAY_PAGE = 100
-TYPING_TTL_SECONDS = 5.0
-PRESENCE_RECHECK_SECONDS = 5.0
 VIEWER_BUFFER = 1000
-
-
-class TooSlow(ParleyError):
-    """The listener fell further behind than the server keeps for it."""
-
-    code = "RATE_LIMITED"
-
-
-def _too_slow(cursor: int | None) -> TooSlow:
-    if cursor is None:
-        return TooSlow("You fell too far behind; subscribe again.", reason="SLOW_CONSUMER")
-    return TooSlow(
-        f"You fell too far behind; subscribe again with afterSeq: {cursor}.",
-        reason="SLOW_CONSUMER",
-        resumeAfterSeq=cursor,
-    )
-
-
-async def _go_live(ctx: Context) -> None:
-    """After the opening checks: release the session and keep every later one short."""
-    await ctx.db.close()
-    ctx.db.keep_short()
 
 
 def _prime(ctx: Context, event: SharedEvent, viewer_id: int) -> None:
@@ -86,7 +59,7 @@ async def conversation_events(
     if after_seq is not None and not 0 <= after_seq <= last_seq:
         raise BadUserInput(f"afterSeq must be between 0 and {last_seq}.", field="afterSeq")
     member = access.membership is not None
-    await _go_live(ctx)
+    await go_live(ctx)
     async with ctx.services.feeds.follow(conversation_id) as feed:
         cursor = last_seq if after_seq is None else after_seq
         live = False
@@ -94,7 +67,7 @@ async def conversation_events(
             batch = feed.after(cursor)
             if batch is None:
                 if live:
-                    raise _too_slow(cursor)
+                    raise too_slow(cursor)
                 batch = await _replay(ctx, conversation_id, cursor)
             elif not batch:
                 live = True
@@ -153,41 +126,14 @@ class ReadMarker:
 ViewerItem = SharedEvent | Joined | Left | ReadMarker
 
 
-class _Inbox:
-    """A bounded buffer for one listener; overflowing it ends that listener only."""
-
-    def __init__(self, limit: int) -> None:
-        self.items: deque[Any] = deque()
-        self.limit = limit
-        self.overflowed = False
-        self._ready = asyncio.Event()
-
-    def put(self, item: Any) -> None:
-        if len(self.items) >= self.limit:
-            self.overflowed = True
-        else:
-            self.items.append(item)
-        self._ready.set()
-
-    async def get(self) -> Any:
-        while not self.items:
-            if self.overflowed:
-                raise _too_slow(None)
-            self._ready.clear()
-            await self._ready.wait()
-        if self.overflowed:
-            raise _too_slow(None)
-        return self.items.popleft()
-
-
 async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
     viewer = await ctx.require_viewer()
     async with ctx.db.read() as session:
         conversation_ids = await conversation_queries.conversation_ids_of_user(
             session, user_id=viewer.id
         )
-    await _go_live(ctx)
-    inbox = _Inbox(VIEWER_BUFFER)
+    await go_live(ctx)
+    inbox = Inbox(VIEWER_BUFFER)
 
     def on_feed(events: list[SharedEvent]) -> None:
         for event in events:
@@ -211,7 +157,7 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
             await stack.aclose()
 
     try:
-        async with ctx.services.broker.listen(user_channel(viewer.id), _json_into(inbox)):
+        async with ctx.services.broker.listen(user_channel(viewer.id), json_into(inbox)):
             for conversation_id in conversation_ids:
                 await follow(conversation_id)
             while True:
@@ -228,16 +174,6 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
             await unfollow(conversation_id)
 
 
-def _json_into(inbox: _Inbox) -> Callable[[str], None]:
-    def handler(message: str) -> None:
-        try:
-            inbox.put(json.loads(message))
-        except ValueError:
-            pass
-
-    return handler
-
-
 async def _viewer_envelope(
     ctx: Context,
     viewer: UserRow,
@@ -245,9 +181,6 @@ async def _viewer_envelope(
     follow: Callable[[int], Any],
     unfollow: Callable[[int], Any],
 ) -> ViewerItem | None:
-    from resolvers.groups import JOINED, LEFT
-    from resolvers.messages import READ_MARKER_MOVED
-
     kind, conversation_id = envelope.get("kind"), int(envelope.get("conversation_id", 0))
     now = datetime.now(UTC)
     # The session is closed before following a feed, which opens its own:
@@ -284,132 +217,3 @@ async def _viewer_envelope(
 
 
 # ------------------------------------------------------- ephemeral signals
-
-
-@dataclass(frozen=True, slots=True)
-class Typing:
-    conversation_id: int
-    user: UserRow
-    typing: bool
-
-
-async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]:
-    viewer = await ctx.require_viewer()
-    await readable(ctx, conversation_id)
-    await _go_live(ctx)
-    inbox = _Inbox(256)
-    loop = asyncio.get_running_loop()
-    timers: dict[int, asyncio.TimerHandle] = {}
-
-    def stopped(user_id: int) -> None:
-        if timers.pop(user_id, None) is not None:
-            inbox.put((user_id, False))
-
-    def on_message(message: str) -> None:
-        try:
-            envelope = json.loads(message)
-            user_id, is_typing = int(envelope["user_id"]), bool(envelope["typing"])
-        except (ValueError, KeyError, TypeError):
-            return
-        if user_id == viewer.id:
-            return
-        timer = timers.pop(user_id, None)
-        if timer is not None:
-            timer.cancel()
-        if is_typing:
-            # Typing stops by itself when no refresh comes within the TTL.
-            timers[user_id] = loop.call_later(TYPING_TTL_SECONDS, stopped, user_id)
-            if timer is None:
-                inbox.put((user_id, True))
-        elif timer is not None:
-            inbox.put((user_id, False))
-
-    try:
-        async with ctx.services.broker.listen(typing_channel(conversation_id), on_message):
-            while True:
-                user_id, is_typing = await inbox.get()
-                user = await _user(ctx, user_id)
-                if user is not None:
-                    yield Typing(conversation_id=conversation_id, user=user, typing=is_typing)
-    finally:
-        for timer in timers.values():
-            timer.cancel()
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    conversation_id: int
-    user: UserRow
-    last_read_seq: int
-    at: datetime
-
-
-async def read_receipts(ctx: Context, *, conversation_id: int) -> AsyncIterator[Receipt]:
-    viewer = await ctx.require_viewer()
-    await readable(ctx, conversation_id)
-    await _go_live(ctx)
-    inbox = _Inbox(1000)
-    async with ctx.services.broker.listen(receipts_channel(conversation_id), _json_into(inbox)):
-        while True:
-            envelope = await inbox.get()
-            try:
-                user_id = int(envelope["user_id"])
-                seq, at = int(envelope["last_read_seq"]), datetime.fromisoformat(envelope["at"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            if user_id == viewer.id:
-                continue
-            user = await _user(ctx, user_id)
-            if user is not None:
-                yield Receipt(conversation_id=conversation_id, user=user, last_read_seq=seq, at=at)
-
-
-@dataclass(frozen=True, slots=True)
-class Presence:
-    user: UserRow
-    online: bool
-
-
-async def presence(ctx: Context, *, user_ids: list[int]) -> AsyncIterator[Presence]:
-    await ctx.require_viewer()
-    if len(user_ids) > validation.MAX_IDS:
-        raise BadUserInput(f"At most {validation.MAX_IDS} users at once.", field="userIds")
-    wanted = list(dict.fromkeys(user_ids))
-    await _go_live(ctx)
-    store = ctx.services.presence
-    changed = asyncio.Event()
-    known: dict[int, bool] = {}
-
-    def on_message(_message: str) -> None:
-        changed.set()
-
-    async with AsyncExitStack() as stack:
-        for user_id in wanted:
-            await stack.enter_async_context(
-                ctx.services.broker.listen(presence_channel(user_id), on_message)
-            )
-        while True:
-            # The first round reports everyone; later rounds only changes.
-            # A node that dies announces nothing, hence the periodic look.
-            states = await store.online(wanted)
-            moved = [u for u in wanted if known.get(u) != states.get(u, False)]
-            known.update({u: states.get(u, False) for u in wanted})
-            if moved:
-                async with ctx.services.sessionmaker() as session:
-                    rows = {u.id: u for u in await user_queries.get_users(session, ids=moved)}
-                for user_id in moved:
-                    if user_id in rows:
-                        ctx.scope.fresh_loaders()
-                        yield Presence(user=rows[user_id], online=known[user_id])
-            changed.clear()
-            try:
-                async with asyncio.timeout(PRESENCE_RECHECK_SECONDS):
-                    await changed.wait()
-            except TimeoutError:
-                pass
-
-
-async def _user(ctx: Context, user_id: int) -> UserRow | None:
-    async with ctx.services.sessionmaker() as session:
-        found = await user_queries.get_users(session, ids=[user_id])
-    return found[0] if found else None

@@ -1,0 +1,79 @@
+"""What every stream shares: going live, a bounded inbox, and ending a slow listener."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from db import users as user_queries
+from db.models import UserRow
+from resolvers.context import Context
+from schema.errors import ParleyError
+
+
+class TooSlow(ParleyError):
+    """The listener fell further behind than the server keeps for it."""
+
+    code = "RATE_LIMITED"
+
+
+def too_slow(cursor: int | None) -> TooSlow:
+    if cursor is None:
+        return TooSlow("You fell too far behind; subscribe again.", reason="SLOW_CONSUMER")
+    return TooSlow(
+        f"You fell too far behind; subscribe again with afterSeq: {cursor}.",
+        reason="SLOW_CONSUMER",
+        resumeAfterSeq=cursor,
+    )
+
+
+async def go_live(ctx: Context) -> None:
+    """After the opening checks: release the session and keep every later one short."""
+    await ctx.db.close()
+    ctx.db.keep_short()
+
+
+class Inbox:
+    """A bounded buffer for one listener; overflowing it ends that listener only."""
+
+    def __init__(self, limit: int) -> None:
+        self.items: deque[Any] = deque()
+        self.limit = limit
+        self.overflowed = False
+        self._ready = asyncio.Event()
+
+    def put(self, item: Any) -> None:
+        if len(self.items) >= self.limit:
+            self.overflowed = True
+        else:
+            self.items.append(item)
+        self._ready.set()
+
+    async def get(self) -> Any:
+        while not self.items:
+            if self.overflowed:
+                raise too_slow(None)
+            self._ready.clear()
+            await self._ready.wait()
+        if self.overflowed:
+            raise too_slow(None)
+        return self.items.popleft()
+
+
+def json_into(inbox: Inbox) -> Callable[[str], None]:
+    def handler(message: str) -> None:
+        try:
+            inbox.put(json.loads(message))
+        except ValueError:
+            pass
+
+    return handler
+
+
+async def load_user(ctx: Context, user_id: int) -> UserRow | None:
+    async with ctx.services.sessionmaker() as session:
+        found = await user_queries.get_users(session, ids=[user_id])
+    return found[0] if found else None
