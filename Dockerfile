@@ -6,22 +6,21 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    UV_PROJECT_ENVIRONMENT=/app/.venv \
     PATH="/app/.venv/bin:$PATH"
 
 COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when the lock changes.
-COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project
+COPY requirements.lock ./
+RUN uv venv /app/.venv && uv pip install --python /app/.venv/bin/python -r requirements.lock
 
-COPY main.py schema.graphql ./
+COPY pyproject.toml README.md main.py schema.graphql ./
 COPY schema ./schema
 COPY resolvers ./resolvers
 COPY db ./db
 COPY auth ./auth
-RUN uv sync --frozen --no-dev
+RUN uv pip install --python /app/.venv/bin/python --no-deps .
 
 RUN useradd --system --uid 10001 --home-dir /app parley \
     && mkdir -p /data && chown parley /data

@@ -1,32 +1,34 @@
-# The only prerequisite is python3 (3.11+): everything else is installed from
-# uv.lock into .venv on first use, and again whenever pyproject.toml or
-# uv.lock change.
+# The only prerequisite is python3 (3.11+). Everything else is installed, at
+# the versions pinned in requirements-dev.lock, into .venv on first use, and
+# again whenever pyproject.toml or the lock change. uv does the installing.
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
-export UV_PROJECT_ENVIRONMENT := $(VENV)
+PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint schema migrate
+.PHONY: install run test lint schema migrate lock
 
 $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --extra dev --python python3
+$(VENV)/.synced: $(UV) pyproject.toml requirements-dev.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(UV) pip sync --python $(PY) requirements-dev.lock
+	$(UV) pip install --python $(PY) --no-deps --editable .
 	touch $@
 
 install: $(VENV)/.synced
 
 ## Serve on http://127.0.0.1:8000/graphql with SQLite + memory:// (no configuration).
 run: install
-	$(VENV)/bin/python main.py
+	$(PY) main.py
 
 ## The whole test suite (SQLite + memory:// unless PARLEY_TEST_BACKEND=postgres).
 test: install
-	$(VENV)/bin/python -m pytest $(ARGS)
+	$(PY) -m pytest $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -34,7 +36,12 @@ lint: install
 	$(VENV)/bin/mypy .
 
 schema: install
-	$(VENV)/bin/python main.py schema
+	$(PY) main.py schema
 
 migrate: install
-	$(VENV)/bin/python main.py migrate
+	$(PY) main.py migrate
+
+## Re-pin the dependencies after changing pyproject.toml.
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --python-version 3.11 --universal --no-header -q -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --universal --no-header -q -o requirements-dev.lock
