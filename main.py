@@ -12,7 +12,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -28,6 +28,7 @@ from strawberry.types.unset import UnsetType
 from auth.tokens import TokenService, bearer_token
 from db.engine import create_engine, create_sessionmaker, is_sqlite
 from db.migrate import new_revision, upgrade
+from db.users import set_last_seen
 from resolvers.context import Context, Services
 from resolvers.live import connections
 from resolvers.live.broker import Broker
@@ -119,8 +120,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await broker.connect()
         feeds = Feeds(broker, sessionmaker, resync_seconds=settings.live_resync_seconds)
         await feeds.start()
+
+        async def seen(user_ids: list[int]) -> None:
+            async with sessionmaker() as session:
+                await set_last_seen(session, user_ids=user_ids, at=datetime.now(UTC))
+                await session.commit()
+
         presence = create_presence(
-            settings.broadcast_url, ttl_seconds=settings.presence_ttl_seconds
+            settings.broadcast_url, ttl_seconds=settings.presence_ttl_seconds, seen=seen
         )
         await presence.start()
         app.state.services = Services(

@@ -93,5 +93,8 @@ async def update_profile(
     return user
 
 
-async def set_last_seen(session: AsyncSession, *, user_id: int, at: datetime) -> None:
-    await session.execute(update(UserRow).where(col(UserRow.id) == user_id).values(last_seen_at=at))
+async def set_last_seen(session: AsyncSession, *, user_ids: Sequence[int], at: datetime) -> None:
+    if user_ids:
+        await session.execute(
+            update(UserRow).where(col(UserRow.id).in_(user_ids)).values(last_seen_at=at)
+        )

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ subscription Events($id: ID!, $after: Int) {
 }
 """
 PRESENCE = """
-subscription($u: [ID!]!) { presence(userIds: $u) { online user { username } } }
+subscription($u: [ID!]!) { presence(userIds: $u) { online lastSeenAt user { username } } }
 """
 SHARED = {
     "SECRET_KEY": "a-secret-that-all-nodes-share-" + "x" * 16,
@@ -170,8 +171,14 @@ async def test_presence_across_nodes_and_a_node_that_dies(tmp_path: Path) -> Non
             assert (await watcher.data(operation))["presence"]["online"] is False
             # Bob connects to node two ...
             async with open_socket(two.url, bob.token):
+                connected_at = datetime.now(UTC)
                 assert (await watcher.data(operation, 15))["presence"]["online"] is True
                 # ... which dies without a word: his presence lapses all the same.
+                await asyncio.sleep(2)  # one presence refresh (TTL 3 s / 3) records lastSeenAt
                 two.kill()
-                assert (await watcher.data(operation, 20))["presence"]["online"] is False
+                offline = (await watcher.data(operation, 20))["presence"]
+                assert offline["online"] is False
+                # refreshed while he was there, not just stamped when he came
+                last_seen = datetime.fromisoformat(offline["lastSeenAt"])
+                assert last_seen > connected_at + timedelta(seconds=0.5)
         await client.http.aclose()

@@ -89,5 +89,5 @@ async def release(ctx: Context) -> None:
 
 async def _seen(ctx: Context, user_id: int) -> None:
     async with ctx.services.sessionmaker() as session:
-        await user_queries.set_last_seen(session, user_id=user_id, at=datetime.now(UTC))
+        await user_queries.set_last_seen(session, user_ids=[user_id], at=datetime.now(UTC))
         await session.commit()

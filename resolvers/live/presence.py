@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
+
+Seen = Callable[[list[int]], Awaitable[None]]
 
 
 class PresenceStore(Protocol):
@@ -64,11 +66,12 @@ class MemoryPresence:
 class RedisPresence:
     """Many nodes: a sorted set per user, its members sockets scored by their expiry."""
 
-    def __init__(self, url: str, *, ttl_seconds: float) -> None:
+    def __init__(self, url: str, *, ttl_seconds: float, seen: Seen | None = None) -> None:
         from redis import asyncio as redis
 
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=5)
         self._ttl = ttl_seconds
+        self._seen = seen
         self._local: dict[str, int] = {}
         self._refresher: asyncio.Task[None] | None = None
 
@@ -128,12 +131,21 @@ class RedisPresence:
                         pipe.zadd(self._key(user_id), {connection_id: expiry})
                         pipe.expire(self._key(user_id), int(self._ttl) + 5)
                     await pipe.execute()
+                if self._seen is not None:
+                    # lastSeenAt stays close to the truth even if this node dies.
+                    await self._seen(sorted(set(self._local.values())))
             except Exception:
                 logger.exception("presence refresh failed; retrying")
 
 
-def create_presence(broadcast_url: str, *, ttl_seconds: float = 30.0) -> PresenceStore:
-    """Redis-backed when the nodes share Redis; otherwise this process's own sockets."""
+def create_presence(
+    broadcast_url: str, *, ttl_seconds: float = 30.0, seen: Seen | None = None
+) -> PresenceStore:
+    """Redis-backed when the nodes share Redis; otherwise this process's own sockets.
+
+    ``seen(user_ids)`` is called as live sockets are refreshed, to keep their
+    users' lastSeenAt current.
+    """
     if broadcast_url.startswith(("redis://", "rediss://")):
-        return RedisPresence(broadcast_url, ttl_seconds=ttl_seconds)
+        return RedisPresence(broadcast_url, ttl_seconds=ttl_seconds, seen=seen)
     return MemoryPresence()
