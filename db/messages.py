@@ -23,6 +23,16 @@ async def get_messages(session: AsyncSession, *, ids: Sequence[int]) -> list[Mes
     return list(result.scalars())
 
 
+async def reread_message(session: AsyncSession, *, message_id: int) -> MessageRow | None:
+    """The message as committed now, replacing any copy the session holds."""
+    result = await session.execute(
+        select(MessageRow)
+        .where(col(MessageRow.id) == message_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
 async def get_message_by_client_id(
     session: AsyncSession, *, conversation_id: int, author_id: int, client_message_id: str
 ) -> MessageRow | None:

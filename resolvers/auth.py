@@ -64,6 +64,8 @@ def _username_taken(username: str) -> Conflict:
 async def login(ctx: Context, *, username: str, password: str) -> SignedIn:
     async with ctx.db.read() as session:
         user = await users.get_user_by_username(session, username=username)
+    # No connection is held while argon2 works (SQLite has only one).
+    await ctx.db.close()
     # Verified even when the user does not exist, so timing tells nothing.
     valid = await verify_password(password, user.password_hash if user else None)
     if user is None or not valid:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -119,6 +119,8 @@ class OperationScope:
 
     def __init__(self, context: Context) -> None:
         self.context = context
+        # Names this operation in logs and masked errors (one socket carries many).
+        self.request_id = uuid.uuid4().hex
         self.db = RequestDb(context.services.sessionmaker, on_discard=self.fresh_loaders)
         self.viewer: UserRow | None = None
         self.loaders = Loaders(self.db, context.services.presence)
@@ -133,28 +135,41 @@ class OperationScope:
 _scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope", default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class OperationHandle:
+    scope: OperationScope
+    token: Token[OperationScope | None]
+
+
 @dataclass
 class Context(BaseContext):
     services: Services
     # The raw access token presented by the HTTP request or the socket's
     # connection_init; it is checked against the sessions table per operation.
     access_token: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Set for an authenticated WebSocket (see resolvers.live.connections).
     socket: Socket | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
 
-    def begin_operation(self) -> Token[OperationScope | None]:
+    def begin_operation(self) -> OperationHandle:
         """Open a fresh scope (session, loaders, viewer) for the operation now starting."""
-        return _scope.set(OperationScope(self))
+        scope = OperationScope(self)
+        return OperationHandle(scope=scope, token=_scope.set(scope))
 
-    async def end_operation(self, token: Token[OperationScope | None]) -> None:
-        scope = _scope.get()
-        _scope.reset(token)
-        if scope is not None:
-            await scope.db.close()
+    async def end_operation(self, handle: OperationHandle) -> None:
+        """Close the operation's session; this may run in another task than the operation
+        (the legacy protocol's "stop" closes a stream from the socket's task)."""
+        try:
+            await handle.scope.db.close()
+        finally:
+            with suppress(ValueError):  # the token belongs to another task's context
+                _scope.reset(handle.token)
+
+    @property
+    def request_id(self) -> str:
+        return self.scope.request_id
 
     @property
     def scope(self) -> OperationScope:

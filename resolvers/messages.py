@@ -347,19 +347,22 @@ async def mark_read(ctx: Context, *, conversation_id: int, seq: int) -> Access:
 async def _require_member(
     session: AsyncSession, conversation_id: int, viewer: UserRow
 ) -> tuple[ConversationRow, MembershipRow]:
+    """Lock the conversation, then check membership: every write to a conversation
+    takes its row lock first (as membership changes do), so a check cannot go stale
+    before the write it guards commits, and lock order is the same everywhere."""
+    conversation = await conversations.lock_conversation(session, conversation_id=conversation_id)
+    if conversation is None:
+        raise not_found(conversation_id)
     membership = await conversations.get_membership(
         session,
         conversation_id=conversation_id,
         user_id=viewer.id,
     )
-    found = await conversations.get_conversations(session, ids=[conversation_id])
-    if not found:
-        raise not_found(conversation_id)
     if membership is None:
-        if found[0].kind == ConversationKind.GROUP and found[0].is_public:
+        if conversation.kind == ConversationKind.GROUP and conversation.is_public:
             raise Forbidden("Join this group before you write to it.")
         raise not_found(conversation_id)
-    return found[0], membership
+    return conversation, membership
 
 
 async def _message_for_change(
@@ -373,4 +376,8 @@ async def _message_for_change(
         await _require_member(session, found[0].conversation_id, viewer)
     except NotFound:
         raise NotFound("No message with that ID is visible to you.") from None
-    return found[0]
+    # Read again under the conversation's lock: a concurrent edit or delete
+    # committed meanwhile must be seen, not overwritten.
+    message = await messages.reread_message(session, message_id=message_id)
+    assert message is not None  # messages are never removed, only marked deleted
+    return message

@@ -34,11 +34,11 @@ class OperationScope(SchemaExtension):
         if not isinstance(context, Context):
             yield
             return
-        token = context.begin_operation()
+        operation = context.begin_operation()
         try:
             yield
         finally:
-            await context.end_operation(token)
+            await context.end_operation(operation)
 
 
 class ErrorCodes(SchemaExtension):

@@ -10,6 +10,8 @@ from typing import Any
 
 from schema.errors import BadUserInput, NotFound
 
+MAX_KEY = 2**62  # every integer key and seq fits a BIGINT
+
 
 def encode_global_id(type_name: str, key: int) -> str:
     return _b64(f"{type_name}:{key}")
@@ -19,7 +21,7 @@ def decode_global_id(global_id: str) -> tuple[str, int]:
     """The (type name, database key) of a global id; BAD_USER_INPUT when it is not one."""
     try:
         type_name, _, key = _unb64(global_id).partition(":")
-        if not type_name or not key.isdigit():
+        if not type_name or not key.isdigit() or int(key) >= MAX_KEY:
             raise ValueError(global_id)
         return type_name, int(key)
     except (ValueError, UnicodeDecodeError, binascii.Error):
@@ -40,9 +42,6 @@ def decode_id_of(global_id: str, *type_names: str, field: str | None = None) -> 
 
 def encode_cursor(*parts: Any) -> str:
     return _b64(json.dumps(parts, separators=(",", ":")))
-
-
-MAX_KEY = 2**62  # every integer key and seq fits a BIGINT
 
 
 def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,5 +84,30 @@ async def test_postgres_concurrent_publishes_and_payload_limit() -> None:
                 with pytest.raises(ValueError, match="over the limit"):
                     await broker.publish("parley_test", "x" * (NOTIFY_LIMIT + 1))
         assert sorted(got, key=int) == [str(n) for n in range(50)]
+    finally:
+        drop_pg_database(url.replace("postgres://", "postgresql+asyncpg://"))
+
+
+@pytest.mark.postgres
+async def test_postgres_many_channels_subscribed_at_once_all_deliver() -> None:
+    url = create_pg_database().replace("postgresql+asyncpg://", "postgres://")
+    try:
+        async with connected(url) as broker:
+            got: dict[int, list[str]] = {n: [] for n in range(20)}
+            async with contextlib.AsyncExitStack() as stack:
+                # asyncpg allows one command at a time per connection
+                await asyncio.gather(
+                    *(
+                        stack.enter_async_context(broker.listen(f"parley_many_{n}", got[n].append))
+                        for n in range(20)
+                    )
+                )
+                for n in range(20):
+                    await broker.publish(f"parley_many_{n}", f"to {n}")
+                for _ in range(100):
+                    if all(got.values()):
+                        break
+                    await asyncio.sleep(0.05)
+        assert got == {n: [f"to {n}"] for n in range(20)}
     finally:
         drop_pg_database(url.replace("postgres://", "postgresql+asyncpg://"))

@@ -411,3 +411,40 @@ async def test_graphql_errors_keep_their_codes_over_the_socket(
         message = await socket.next(operation)
     errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_viewer_events_stop_at_removal(server_url: str, new_user: NewUser) -> None:
+    # given Bob in two groups of Ann's, listening to his viewer events
+    ann, bob = await new_user(), await new_user()
+    secret, _ = await group_of(ann, bob, title="secret")
+    open_group, _ = await group_of(ann, bob, title="open")
+    query = """
+    subscription { viewerEvents {
+      __typename conversationId ... on MessageAdded { message { body } }
+    } }
+    """
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(query)
+
+        async def ping() -> None:
+            await ann.client(SEND, input={"conversationId": open_group, "body": "ping"})
+
+        event = await first_after(socket, operation, ping)
+        while event["viewerEvents"]["__typename"] == "MessageAdded":  # drain the pings
+            try:
+                event = await socket.data(operation, 1)
+            except TimeoutError:
+                break
+        # when Ann removes him, then writes to the group he left and to the other one
+        await ann.client(REMOVE, c=secret, u=bob.id)
+        await ann.client(SEND, input={"conversationId": secret, "body": "not for Bob"})
+        await ann.client(SEND, input={"conversationId": open_group, "body": "after"})
+        seen = []
+        while not seen or seen[-1] != ("MessageAdded", open_group, "after"):
+            item = (await socket.data(operation))["viewerEvents"]
+            seen.append(
+                (item["__typename"], item["conversationId"], item.get("message", {}).get("body"))
+            )
+    # then he is told he left, and sees nothing more from that group
+    assert ("ConversationLeft", secret, None) in seen
+    assert all(body != "not for Bob" for _, _, body in seen)

@@ -153,6 +153,9 @@ class ReconnectingPostgresBackend(BroadcastBackend):
         self._channels: set[str] = set()
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._publish_lock = asyncio.Lock()
+        # asyncpg runs one command at a time per connection: LISTEN/UNLISTEN
+        # for channels subscribed at once must take turns.
+        self._listen_lock = asyncio.Lock()
         self._listen_connection: Any = None
         self._publish_connection: Any = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -185,7 +188,8 @@ class ReconnectingPostgresBackend(BroadcastBackend):
             if connection is not None and not connection.is_closed():
                 continue
             try:
-                self._listen_connection = await self._open_listener()
+                async with self._listen_lock:
+                    self._listen_connection = await self._open_listener()
                 logger.warning("PostgreSQL LISTEN connection is back")
                 delay = 0.1
                 self._on_reconnect()
@@ -195,14 +199,18 @@ class ReconnectingPostgresBackend(BroadcastBackend):
                 delay = min(delay * 2, 5.0)
 
     async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
-        if self._listen_connection is not None and not self._listen_connection.is_closed():
-            await self._listen_connection.add_listener(channel, self._deliver)
+        async with self._listen_lock:
+            self._channels.add(channel)
+            connection = self._listen_connection
+            if connection is not None and not connection.is_closed():
+                await connection.add_listener(channel, self._deliver)
 
     async def unsubscribe(self, channel: str) -> None:
-        self._channels.discard(channel)
-        if self._listen_connection is not None and not self._listen_connection.is_closed():
-            await self._listen_connection.remove_listener(channel, self._deliver)
+        async with self._listen_lock:
+            self._channels.discard(channel)
+            connection = self._listen_connection
+            if connection is not None and not connection.is_closed():
+                await connection.remove_listener(channel, self._deliver)
 
     async def publish(self, channel: str, message: str) -> None:
         if len(message.encode()) > NOTIFY_LIMIT:

@@ -31,6 +31,7 @@ class _Channel:
     handlers: set[Handler] = field(default_factory=set)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     pump: asyncio.Task[None] | None = None
+    failure: BaseException | None = None
 
 
 class Broker:
@@ -67,8 +68,10 @@ class Broker:
                 state = self._channels[channel] = _Channel()
                 state.pump = asyncio.create_task(self._pump(channel, state), name=f"pump {channel}")
             state.handlers.add(handler)
-        await state.ready.wait()
         try:
+            await state.ready.wait()
+            if state.failure is not None:
+                raise RuntimeError(f"could not subscribe to {channel}") from state.failure
             yield
         finally:
             async with self._lock:
@@ -99,9 +102,14 @@ class Broker:
                             logger.exception("handler for %s failed", channel)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
+            # Listeners waiting to start are told; a channel that broke later
+            # is dropped, so the next listener subscribes afresh.
             logger.exception("subscription to %s failed", channel)
+            state.failure = error
             state.ready.set()
+            if self._channels.get(channel) is state:
+                del self._channels[channel]
 
     def _reconnected(self) -> None:
         for callback in list(self._reconnect_handlers):

@@ -44,11 +44,11 @@ async def accept(ctx: Context) -> None:
     if not ctx.access_token:
         return
     claims = ctx.services.tokens.read_access_token(ctx.access_token)
-    token = ctx.begin_operation()
+    operation = ctx.begin_operation()
     try:
         viewer = await ctx.viewer()
     finally:
-        await ctx.end_operation(token)
+        await ctx.end_operation(operation)
     if viewer is None or claims is None:
         raise ConnectionRejectionError({"message": "Invalid or expired access token."})
     socket = Socket(user_id=viewer.id)

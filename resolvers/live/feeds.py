@@ -47,6 +47,7 @@ class Feed:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscription = AsyncExitStack()
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.listeners = 0
 
     def announce(self, seq: int) -> None:
@@ -166,12 +167,23 @@ class Feeds:
         """The conversation's feed, subscribed to the broker, while inside."""
         async with self._lock:
             feed = self._feeds.get(conversation_id)
+            starting = feed is None
             if feed is None:
-                feed = Feed(self, conversation_id)
-                await feed.start()
-                self._feeds[conversation_id] = feed
+                feed = self._feeds[conversation_id] = Feed(self, conversation_id)
             feed.listeners += 1
         try:
+            # Started outside the lock: following other conversations meanwhile
+            # must not wait for this one's broker subscription and first read.
+            if starting:
+                try:
+                    await feed.start()
+                except BaseException as error:
+                    feed.started.set_exception(RuntimeError(f"feed {conversation_id} failed"))
+                    feed.started.exception()  # retrieved: waiters re-raise it themselves
+                    raise error
+                feed.started.set_result(None)
+            else:
+                await asyncio.shield(feed.started)
             yield feed
         finally:
             async with self._lock:

@@ -128,16 +128,15 @@ ViewerItem = SharedEvent | Joined | Left | ReadMarker
 
 async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
     viewer = await ctx.require_viewer()
-    async with ctx.db.read() as session:
-        conversation_ids = await conversation_queries.conversation_ids_of_user(
-            session, user_id=viewer.id
-        )
-    await go_live(ctx)
     inbox = Inbox(VIEWER_BUFFER)
 
     def on_feed(events: list[SharedEvent]) -> None:
         for event in events:
-            if event.kind == EventKind.MESSAGE_ADDED:
+            if event.kind == EventKind.MESSAGE_ADDED or (
+                # The timeline says when the viewer is removed, even if the
+                # broker loses the notice on the viewer's own channel.
+                event.kind == EventKind.MEMBERS_CHANGED and viewer.id in event.user_ids("removed")
+            ):
                 inbox.put(event)
 
     followed: dict[int, AsyncExitStack] = {}
@@ -151,20 +150,31 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
         stack.callback(feed.watchers.discard, on_feed)
         followed[conversation_id] = stack
 
-    async def unfollow(conversation_id: int) -> None:
+    async def unfollow(conversation_id: int) -> bool:
         stack = followed.pop(conversation_id, None)
         if stack is not None:
             await stack.aclose()
+        return stack is not None
 
     try:
+        # Listen first, then read the list: a join in between is not missed.
         async with ctx.services.broker.listen(user_channel(viewer.id), json_into(inbox)):
+            async with ctx.db.read() as session:
+                conversation_ids = await conversation_queries.conversation_ids_of_user(
+                    session, user_id=viewer.id
+                )
+            await go_live(ctx)
             for conversation_id in conversation_ids:
                 await follow(conversation_id)
             while True:
                 item = await inbox.get()
                 if isinstance(item, SharedEvent):
-                    _prime(ctx, item, viewer.id)
-                    yield item
+                    if item.kind == EventKind.MEMBERS_CHANGED:  # the viewer was removed
+                        if await unfollow(item.conversation_id):
+                            yield Left(conversation=item.conversation, at=item.at)
+                    elif item.conversation_id in followed:  # not queued before a removal
+                        _prime(ctx, item, viewer.id)
+                        yield item
                 else:
                     converted = await _viewer_envelope(ctx, viewer, item, follow, unfollow)
                     if converted is not None:
@@ -203,8 +213,7 @@ async def _viewer_envelope(
     if kind == JOINED and membership is not None:
         await follow(conversation_id)
         return Joined(conversation=conversation, at=now)
-    if kind == LEFT and membership is None:
-        await unfollow(conversation_id)
+    if kind == LEFT and membership is None and await unfollow(conversation_id):
         return Left(conversation=conversation, at=now)
     if kind == READ_MARKER_MOVED and membership is not None:
         return ReadMarker(
