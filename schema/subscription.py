@@ -41,29 +41,32 @@ _MESSAGE_EVENTS: dict[
 
 
 def timeline_event(event: SharedEvent) -> ConversationEvent:
-    common = {
-        "seq": event.seq,
-        "conversation_id": conversation_from_row(event.conversation).id,
-        "at": event.at,
-    }
+    conversation = conversation_from_row(event.conversation)
+    seq, at = event.seq, event.at
     message_type = _MESSAGE_EVENTS.get(event.kind)
     if message_type is not None:
         message = event.message
         assert message is not None, f"event {event.seq} has no message"
-        return message_type(message=Message.from_row(message), **common)  # type: ignore[arg-type]
+        return message_type(
+            seq=seq, conversation_id=conversation.id, at=at, message=Message.from_row(message)
+        )
     if event.kind == EventKind.MEMBERS_CHANGED:
         actor = event.users.get(event.actor_id) if event.actor_id is not None else None
+
+        def people(key: str) -> list[User]:
+            return [User.from_row(event.users[i]) for i in event.user_ids(key) if i in event.users]
+
         return MembersChanged(
+            seq=seq,
+            conversation_id=conversation.id,
+            at=at,
             actor=User.from_row(actor) if actor is not None else None,
-            added=[
-                User.from_row(event.users[i]) for i in event.user_ids("added") if i in event.users
-            ],
-            removed=[
-                User.from_row(event.users[i]) for i in event.user_ids("removed") if i in event.users
-            ],
-            **common,  # type: ignore[arg-type]
+            added=people("added"),
+            removed=people("removed"),
         )
-    return ConversationUpdated(conversation=conversation_from_row(event.conversation), **common)  # type: ignore[arg-type]
+    return ConversationUpdated(
+        seq=seq, conversation_id=conversation.id, at=at, conversation=conversation
+    )
 
 
 @strawberry.type(name="Subscription")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,9 @@ class User:
     token: str
     refresh_token: str
     client: Client
+
+
+NewUser = Callable[..., Awaitable["User"]]
 
 
 async def sign_up(client: Client, *, display_name: str | None = None) -> User:

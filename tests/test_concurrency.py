@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
-from tests.client import Client, User
+from tests.client import Client, NewUser, User
 
 GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
 SEND = """
@@ -39,7 +40,9 @@ async def _all_messages(user: User, group: str) -> tuple[int, list[dict[str, obj
         before = page["pageInfo"]["startCursor"]
 
 
-async def test_concurrent_senders_never_share_or_skip_a_seq(server_url: str, new_user) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_senders_never_share_or_skip_a_seq(
+    server_url: str, new_user: NewUser
+) -> None:
     # given five members of one group, each on a connection of its own
     senders: list[User] = [await new_user() for _ in range(5)]
     owner = senders[0]
@@ -78,7 +81,9 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(server_url: str, new
     assert len({m["body"] for m in texts}) == 200
 
 
-async def test_concurrent_retries_with_one_client_message_id_store_one_message(new_user) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_retries_with_one_client_message_id_store_one_message(
+    new_user: NewUser,
+) -> None:
     # given
     owner = await new_user()
     group = (await owner.client(GROUP, input={"title": "retries"}))["createGroup"]["id"]
@@ -90,3 +95,72 @@ async def test_concurrent_retries_with_one_client_message_id_store_one_message(n
     last_seq, messages = await _all_messages(owner, group)
     assert [m["body"] for m in messages if m["kind"] == "TEXT"] == ["only once"]
     assert last_seq == results[0]["sendMessage"]["seq"]
+
+
+REMOVE = "mutation R($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"
+LATEST = """
+query Latest($id: ID!) {
+  conversation(id: $id) {
+    messages(last: 20) { edges { node { seq kind body author { id } } } }
+  }
+}
+"""
+
+
+@pytest.mark.postgres
+async def test_no_send_commits_after_the_senders_removal(new_user: NewUser) -> None:
+    ann = await new_user()
+    for _ in range(10):
+        # given Carl in Ann's group
+        carl = await new_user()
+        group = (await ann.client(GROUP, input={"title": "race", "memberIds": [carl.id]}))[
+            "createGroup"
+        ]["id"]
+        # when Ann removes him while he sends
+        await asyncio.gather(
+            ann.client.raw(REMOVE, {"c": group, "u": carl.id}),
+            carl.client.raw(SEND, {"input": {"conversationId": group, "body": "last word"}}),
+        )
+        # then his message, if it was accepted, comes before the removal
+        nodes = [
+            e["node"]
+            for e in (await ann.client(LATEST, id=group))["conversation"]["messages"]["edges"]
+        ]
+        removal = next(n["seq"] for n in nodes if n["kind"] == "SYSTEM" and "removed" in n["body"])
+        assert all(
+            n["seq"] < removal for n in nodes if n["author"] and n["author"]["id"] == carl.id
+        )
+
+
+@pytest.mark.postgres
+async def test_edit_and_reaction_racing_a_delete_leave_it_deleted(new_user: NewUser) -> None:
+    ann, bob = await new_user(), await new_user()
+    group = (await ann.client(GROUP, input={"title": "race", "memberIds": [bob.id]}))[
+        "createGroup"
+    ]["id"]
+    for n in range(10):
+        message = (await bob.client(SEND, input={"conversationId": group, "body": f"m{n}"}))[
+            "sendMessage"
+        ]["id"]
+        await asyncio.gather(
+            bob.client.raw(
+                'mutation($m: ID!) { editMessage(messageId: $m, body: "edited") { id } }',
+                {"m": message},
+            ),
+            ann.client.raw(
+                "mutation($m: ID!) { deleteMessage(messageId: $m) { id } }", {"m": message}
+            ),
+            ann.client.raw(
+                'mutation($m: ID!) { addReaction(messageId: $m, emoji: "x") { id } }',
+                {"m": message},
+            ),
+        )
+        node = (
+            await ann.client(
+                "query($m: ID!) { node(id: $m) "
+                "{ ... on Message { body deletedAt reactions { emoji } } } }",
+                m=message,
+            )
+        )["node"]
+        assert node == {"body": None, "deletedAt": node["deletedAt"], "reactions": []}
+        assert node["deletedAt"] is not None

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import websockets
+from websockets.typing import Subprotocol
 
 from tests.client import User
 from tests.ws import Socket, open_socket
@@ -217,7 +218,9 @@ async def test_anonymous_socket_cannot_subscribe(server_url: str, new_user: NewU
 
 async def test_a_bad_token_is_refused_with_4403(server_url: str) -> None:
     url = server_url.replace("http://", "ws://") + "/graphql"
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as connection:  # type: ignore[list-item]
+    async with websockets.connect(
+        url, subprotocols=[Subprotocol("graphql-transport-ws")]
+    ) as connection:
         await connection.send(
             json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
         )
@@ -376,7 +379,7 @@ async def test_legacy_graphql_ws_protocol(server_url: str, new_user: NewUser) ->
     ann = await new_user()
     group, last_seq = await group_of(ann)
     url = server_url.replace("http://", "ws://") + "/graphql"
-    async with websockets.connect(url, subprotocols=["graphql-ws"]) as connection:  # type: ignore[list-item]
+    async with websockets.connect(url, subprotocols=[Subprotocol("graphql-ws")]) as connection:
         await connection.send(
             json.dumps(
                 {"type": "connection_init", "payload": {"authorization": f"Bearer {ann.token}"}}
@@ -439,7 +442,7 @@ async def test_viewer_events_stop_at_removal(server_url: str, new_user: NewUser)
         await ann.client(REMOVE, c=secret, u=bob.id)
         await ann.client(SEND, input={"conversationId": secret, "body": "not for Bob"})
         await ann.client(SEND, input={"conversationId": open_group, "body": "after"})
-        seen = []
+        seen: list[tuple[str, str, str | None]] = []
         while not seen or seen[-1] != ("MessageAdded", open_group, "after"):
             item = (await socket.data(operation))["viewerEvents"]
             seen.append(

@@ -13,6 +13,7 @@ import websockets
 from gql import Client as GqlClient
 from gql import GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
+from websockets.typing import Subprotocol
 
 from tests.backends import database
 from tests.client import Client, User, sign_up
@@ -105,7 +106,9 @@ async def test_a_slow_reader_neither_slows_others_nor_grows_without_bound(
             "payload": {"query": EVENTS, "variables": {"id": group, "after": start}},
         }
     )
-    slow = await websockets.connect(url, subprotocols=["graphql-transport-ws"], max_queue=1)  # type: ignore[list-item]
+    slow = await websockets.connect(
+        url, subprotocols=[Subprotocol("graphql-transport-ws")], max_queue=1
+    )
     await slow.send(init)
     await slow.recv()
     await slow.send(subscribe)

@@ -15,6 +15,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 
 class Closed(Exception):
@@ -92,7 +93,7 @@ async def open_socket(
 ) -> AsyncIterator[Socket]:
     """A graphql-transport-ws socket that has been acknowledged."""
     url = base_url.replace("http://", "ws://") + "/graphql"
-    connection = await websockets.connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    connection = await websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")])
     socket = Socket(connection)
     try:
         init = (
