@@ -451,3 +451,44 @@ async def test_viewer_events_stop_at_removal(server_url: str, new_user: NewUser)
     # then he is told he left, and sees nothing more from that group
     assert ("ConversationLeft", secret, None) in seen
     assert all(body != "not for Bob" for _, _, body in seen)
+
+
+async def test_typing_and_receipts_end_for_a_removed_member(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann, bob = await new_user(), await new_user()
+    group, _ = await group_of(ann, bob)
+    typing = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
+    async with open_socket(server_url, bob.token) as socket:
+        typing_op = await socket.subscribe(
+            "subscription($c: ID!) { typing(conversationId: $c) { typing } }", {"c": group}
+        )
+        receipts_op = await socket.subscribe(
+            "subscription($c: ID!) { readReceipts(conversationId: $c) { lastReadSeq } }",
+            {"c": group},
+        )
+        await first_after(socket, typing_op, lambda: ann.client(typing, c=group, t=True))
+
+        async def ann_reads() -> None:
+            body = {"conversationId": group, "body": "read"}
+            seq = (await ann.client(SEND, input=body))["sendMessage"]["seq"]
+            await bob.client(SEND, input=body)  # something by another for Ann to read
+            await ann.client(
+                "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { id } }",
+                c=group,
+                s=seq + 1,
+            )
+
+        await first_after(socket, receipts_op, ann_reads)  # both streams are live now
+        await ann.client(REMOVE, c=group, u=bob.id)
+        codes = []
+        for operation in (typing_op, receipts_op):
+            while True:
+                message = await socket.next(operation)
+                if message["type"] != "next" or "errors" in message["payload"]:
+                    break
+            errors = (
+                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            )
+            codes.append(errors[0]["extensions"]["code"])
+    assert codes == ["FORBIDDEN", "FORBIDDEN"]

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from db import users as user_queries
-from db.models import UserRow
+from db.models import EventKind, UserRow
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.conversations import not_found, readable
 from resolvers.live.common import Inbox, go_live, json_into, load_user
 from resolvers.live.publisher import presence_channel, receipts_channel, typing_channel
-from schema.errors import BadUserInput
+from resolvers.live.snapshots import SharedEvent
+from schema.errors import BadUserInput, Forbidden
 
 TYPING_TTL_SECONDS = 5.0
 PRESENCE_RECHECK_SECONDS = 5.0
@@ -30,6 +32,38 @@ async def set_typing(ctx: Context, *, conversation_id: int, typing: bool) -> boo
         conversation_id=conversation_id, user_id=viewer.id, typing=typing
     )
     return True
+
+
+_REMOVED = object()
+
+
+@asynccontextmanager
+async def _until_removed(
+    ctx: Context, conversation_id: int, viewer_id: int, inbox: Inbox
+) -> AsyncIterator[None]:
+    """Put a marker in the inbox when the timeline says the viewer was removed.
+
+    The conversation's feed is shared by the whole process, so this costs no
+    more than one more watcher on it.
+    """
+
+    def on_events(events: list[SharedEvent]) -> None:
+        for event in events:
+            if event.kind == EventKind.MEMBERS_CHANGED and viewer_id in event.user_ids("removed"):
+                inbox.put(_REMOVED)
+
+    async with ctx.services.feeds.follow(conversation_id) as feed:
+        feed.watchers.add(on_events)
+        try:
+            yield
+        finally:
+            feed.watchers.discard(on_events)
+
+
+def _or_forbidden(item: Any) -> Any:
+    if item is _REMOVED:
+        raise Forbidden("You are no longer a member of this conversation.")
+    return item
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +105,12 @@ async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]
             inbox.put((user_id, False))
 
     try:
-        async with ctx.services.broker.listen(typing_channel(conversation_id), on_message):
+        async with (
+            ctx.services.broker.listen(typing_channel(conversation_id), on_message),
+            _until_removed(ctx, conversation_id, viewer.id, inbox),
+        ):
             while True:
-                user_id, is_typing = await inbox.get()
+                user_id, is_typing = _or_forbidden(await inbox.get())
                 user = await load_user(ctx, user_id)
                 if user is not None:
                     yield Typing(conversation_id=conversation_id, user=user, typing=is_typing)
@@ -95,9 +132,12 @@ async def read_receipts(ctx: Context, *, conversation_id: int) -> AsyncIterator[
     await readable(ctx, conversation_id)
     await go_live(ctx)
     inbox = Inbox(1000)
-    async with ctx.services.broker.listen(receipts_channel(conversation_id), json_into(inbox)):
+    async with (
+        ctx.services.broker.listen(receipts_channel(conversation_id), json_into(inbox)),
+        _until_removed(ctx, conversation_id, viewer.id, inbox),
+    ):
         while True:
-            envelope = await inbox.get()
+            envelope = _or_forbidden(await inbox.get())
             try:
                 user_id = int(envelope["user_id"])
                 seq, at = int(envelope["last_read_seq"]), datetime.fromisoformat(envelope["at"])
