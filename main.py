@@ -33,6 +33,7 @@ from resolvers.context import Context, Services
 from resolvers.live import connections
 from resolvers.live.broker import Broker
 from resolvers.live.feeds import Feeds
+from resolvers.live.legacy_protocol import AnyOperationGraphQLWSHandler
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
 from schema.schema import schema
@@ -182,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class ParleyRouter(GraphQLRouter[Context, None]):
+    graphql_ws_handler_class = AnyOperationGraphQLWSHandler
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await connections.accept(context)
         return UnsetType()

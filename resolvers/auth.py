@@ -62,8 +62,10 @@ def _username_taken(username: str) -> Conflict:
 
 
 async def login(ctx: Context, *, username: str, password: str) -> SignedIn:
-    async with ctx.db.read() as session:
-        user = await users.get_user_by_username(session, username=username)
+    user = None
+    if validation.plausible_username(username):
+        async with ctx.db.read() as session:
+            user = await users.get_user_by_username(session, username=username)
     # No connection is held while argon2 works (SQLite has only one).
     await ctx.db.close()
     # Verified even when the user does not exist, so timing tells nothing.

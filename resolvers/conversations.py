@@ -7,6 +7,7 @@ from datetime import datetime
 
 from db import conversations
 from db.models import ConversationKind, ConversationRow, MembershipRow, Role
+from resolvers import validation
 from resolvers.context import Context
 from resolvers.paging import Page, forward_limit, forward_page
 from schema.errors import NotFound
@@ -80,7 +81,10 @@ async def public_groups(
         position = (key, conversation_id)
     async with ctx.db.read() as session:
         rows = await conversations.list_public_groups(
-            session, search=(search or "").strip() or None, after=position, limit=limit + 1
+            session,
+            search=validation.search_text(search, field="search"),
+            after=position,
+            limit=limit + 1,
         )
     ctx.loaders.remember(*rows)
     return forward_page(

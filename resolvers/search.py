@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from db import messages
 from db.models import MessageRow
+from resolvers import validation
 from resolvers.context import Context
 from resolvers.paging import Page, forward_limit, forward_page
 from schema.errors import BadUserInput
@@ -14,16 +15,16 @@ async def search_messages(
     ctx: Context, *, text: str, conversation_id: int | None, first: int | None, after: str | None
 ) -> Page[MessageRow]:
     viewer = await ctx.require_viewer()
-    text = text.strip()
-    if not 1 <= len(text) <= 200:
-        raise BadUserInput("The search query must be 1 to 200 characters.", field="query")
+    query = validation.search_text(text, field="query")
+    if query is None:
+        raise BadUserInput("The search query must not be empty.", field="query")
     limit = forward_limit(first)
     before_id = decode_cursor(after, int)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await messages.search_messages(
             session,
             user_id=viewer.id,
-            text=text,
+            text=query,
             conversation_id=conversation_id,
             before_id=before_id,
             limit=limit + 1,

@@ -19,8 +19,11 @@ async def by_id(ctx: Context, user_id: int) -> UserRow | None:
 
 async def by_username(ctx: Context, username: str) -> UserRow | None:
     await ctx.require_viewer()
+    username = username.strip()
+    if not validation.plausible_username(username):
+        return None
     async with ctx.db.read() as session:
-        user = await users.get_user_by_username(session, username=username.strip())
+        user = await users.get_user_by_username(session, username=username)
     if user is not None:
         ctx.loaders.remember(user)
     return user
@@ -34,7 +37,10 @@ async def search(
     after_key = decode_cursor(after, str)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await users.search_users(
-            session, prefix=(search or "").strip() or None, after_key=after_key, limit=limit + 1
+            session,
+            prefix=validation.search_text(search, field="search"),
+            after_key=after_key,
+            limit=limit + 1,
         )
     ctx.loaders.remember(*rows)
     return forward_page(

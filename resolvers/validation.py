@@ -80,7 +80,12 @@ def message_body(value: str) -> str:
 def url(value: str, *, field: str) -> str:
     text = value.strip()
     parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.netloc or len(text) > 2048:
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.netloc
+        or len(text) > 2048
+        or any(ch.isspace() or _is_control(ch) for ch in text)
+    ):
         raise BadUserInput(
             f"{field} must be an http(s) URL of at most 2048 characters.", field=field
         )
@@ -105,6 +110,22 @@ def client_message_id(value: str | None) -> str | None:
             "clientMessageId must be 1 to 128 printable characters.", field="clientMessageId"
         )
     return value
+
+
+def search_text(value: str | None, *, field: str, max_length: int = 200) -> str | None:
+    """Trimmed search text (None when blank); no control characters."""
+    text = (value or "").strip()
+    if len(text) > max_length or any(_is_control(ch) for ch in text):
+        raise BadUserInput(
+            f"{field} must be at most {max_length} characters, without control characters.",
+            field=field,
+        )
+    return text or None
+
+
+def plausible_username(value: str) -> bool:
+    """Whether looking the name up can find anyone (saves the database odd input)."""
+    return 0 < len(value) <= 64 and not any(_is_control(ch) for ch in value)
 
 
 def id_list(values: list[str], *, field: str) -> list[str]:

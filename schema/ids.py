@@ -10,7 +10,7 @@ from typing import Any
 
 from schema.errors import BadUserInput, NotFound
 
-MAX_KEY = 2**62  # every integer key and seq fits a BIGINT
+MAX_KEY = 2**31  # keys are INTEGER columns on PostgreSQL; larger ones cannot exist
 
 
 def encode_global_id(type_name: str, key: int) -> str:
@@ -65,7 +65,7 @@ def _part(value: object, kind: type) -> Any:
             raise ValueError(value)
         return value
     if kind is str:
-        if not isinstance(value, str) or len(value) > 200:
+        if not isinstance(value, str) or len(value) > 200 or "\x00" in value:
             raise ValueError(value)
         return value
     if kind is datetime:

@@ -492,3 +492,88 @@ async def test_typing_and_receipts_end_for_a_removed_member(
             )
             codes.append(errors[0]["extensions"]["code"])
     assert codes == ["FORBIDDEN", "FORBIDDEN"]
+
+
+async def test_legacy_protocol_carries_queries_and_mutations(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann = await new_user()
+    url = server_url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=[Subprotocol("graphql-ws")]) as connection:
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {ann.token}"}}
+        await connection.send(json.dumps(init))
+        assert json.loads(await connection.recv())["type"] == "connection_ack"
+        start = {"id": "q", "type": "start", "payload": {"query": "{ viewer { username } }"}}
+        await connection.send(json.dumps(start))
+        messages: list[dict[str, Any]] = []
+        while not messages or messages[-1]["type"] != "complete":
+            message = json.loads(await asyncio.wait_for(connection.recv(), 10))
+            if message["type"] != "ka":
+                messages.append(message)
+    assert messages[0] == {
+        "type": "data",
+        "id": "q",
+        "payload": {"data": {"viewer": {"username": ann.username}}},
+    }
+
+
+async def test_viewer_events_carry_the_first_message_of_a_new_conversation(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann, bob = await new_user(), await new_user()
+    warm_up, _ = await group_of(ann, bob, title="warm-up")
+    query = """
+    subscription { viewerEvents {
+      __typename conversationId ... on MessageAdded { message { body } }
+    } }
+    """
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(query)
+
+        async def ping() -> None:
+            await ann.client(SEND, input={"conversationId": warm_up, "body": "ping"})
+
+        await first_after(socket, operation, ping)
+        # when Ann opens a direct conversation and writes at once
+        direct = (
+            await ann.client(
+                "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }", u=bob.id
+            )
+        )["openDirectConversation"]["id"]
+        await ann.client(SEND, input={"conversationId": direct, "body": "first!"})
+        seen = []
+        while ("MessageAdded", direct, "first!") not in seen:
+            item = (await socket.data(operation))["viewerEvents"]
+            seen.append(
+                (item["__typename"], item["conversationId"], item.get("message", {}).get("body"))
+            )
+    # then the join comes first, then the message, once
+    mine = [s for s in seen if s[1] == direct]
+    assert mine == [("ConversationJoined", direct, None), ("MessageAdded", direct, "first!")]
+
+
+async def test_previewers_signals_end_when_the_group_goes_private(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann, carl = await new_user(), await new_user()
+    group = (await ann.client(GROUP, input={"title": "open", "isPublic": True}))["createGroup"][
+        "id"
+    ]
+    typing = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
+    async with open_socket(server_url, carl.token) as socket:  # Carl only previews it
+        operation = await socket.subscribe(
+            "subscription($c: ID!) { typing(conversationId: $c) { typing } }", {"c": group}
+        )
+        await first_after(socket, operation, lambda: ann.client(typing, c=group, t=True))
+        await ann.client(
+            "mutation($g: ID!) { updateGroup(input: {groupId: $g, isPublic: false}) { id } }",
+            g=group,
+        )
+        while True:
+            message = await socket.next(operation)
+            if message["type"] != "next" or "errors" in message["payload"]:
+                break
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    refused = await carl.client.error(typing, c=group, t=True)
+    assert refused.code == "NOT_FOUND"  # private now: as if it did not exist

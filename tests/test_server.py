@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -101,3 +103,56 @@ async def test_malformed_documents_get_codes(server_url: str) -> None:
             )
         ).json()
         assert variables["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_input_no_database_can_hold_is_bad_user_input(server_url: str) -> None:
+    """NUL characters and ids past INTEGER: refused up front, on SQLite and PostgreSQL alike."""
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        register = await http.post(
+            "/graphql",
+            json={
+                "query": "mutation($u: String!) { register(input: "
+                '{username: $u, password: "long enough"}) { accessToken } }',
+                "variables": {"u": "odd" + uuid.uuid4().hex[:8]},
+            },
+        )
+        token = register.json()["data"]["register"]["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def code(query: str, **variables: object) -> object:
+            body = (
+                await http.post(
+                    "/graphql", json={"query": query, "variables": variables}, headers=headers
+                )
+            ).json()
+            return body["errors"][0]["extensions"]["code"] if body.get("errors") else body["data"]
+
+        big = base64.urlsafe_b64encode(b"User:2147483648").decode().rstrip("=")
+        assert await code("query($id: ID!) { node(id: $id) { id } }", id=big) == "BAD_USER_INPUT"
+        assert (
+            await code("query($s: String) { users(search: $s) { edges { cursor } } }", s="a\x00")
+            == "BAD_USER_INPUT"
+        )
+        assert (
+            await code(
+                "query($s: String) { publicGroups(search: $s) { edges { cursor } } }", s="\x00"
+            )
+            == "BAD_USER_INPUT"
+        )
+        assert (
+            await code(
+                "query($q: String!) { searchMessages(query: $q) { edges { cursor } } }", q="x\x00"
+            )
+            == "BAD_USER_INPUT"
+        )
+        assert await code(
+            "query($u: String!) { userByUsername(username: $u) { id } }", u="a\x00b"
+        ) == {"userByUsername": None}
+        login = (
+            "mutation($u: String!) "
+            '{ login(input: {username: $u, password: "whatever1"}) { accessToken } }'
+        )
+        assert await code(login, u="a\x00b") == "UNAUTHENTICATED"
+        avatar = "mutation($a: String) { updateProfile(input: {avatarUrl: $a}) { avatarUrl } }"
+        assert await code(avatar, a="https://x.test/\x00") == "BAD_USER_INPUT"
+        assert await code(avatar, a="https://x.test/a b") == "BAD_USER_INPUT"

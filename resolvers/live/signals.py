@@ -14,7 +14,7 @@ from db import users as user_queries
 from db.models import EventKind, UserRow
 from resolvers import validation
 from resolvers.context import Context
-from resolvers.conversations import not_found, readable
+from resolvers.conversations import readable
 from resolvers.live.common import Inbox, go_live, json_into, load_user
 from resolvers.live.publisher import presence_channel, receipts_channel, typing_channel
 from resolvers.live.snapshots import SharedEvent
@@ -26,8 +26,9 @@ PRESENCE_RECHECK_SECONDS = 5.0
 
 async def set_typing(ctx: Context, *, conversation_id: int, typing: bool) -> bool:
     viewer = await ctx.require_viewer()
-    if await ctx.loaders.viewer_memberships.load(conversation_id) is None:
-        raise not_found(conversation_id)
+    access = await readable(ctx, conversation_id)
+    if access.membership is None:  # previewing a public group: as for any write
+        raise Forbidden("Join this group before you write to it.")
     await ctx.services.publisher.typing(
         conversation_id=conversation_id, user_id=viewer.id, typing=typing
     )
@@ -39,18 +40,26 @@ _REMOVED = object()
 
 @asynccontextmanager
 async def _until_removed(
-    ctx: Context, conversation_id: int, viewer_id: int, inbox: Inbox
+    ctx: Context, conversation_id: int, viewer_id: int, inbox: Inbox, *, member: bool
 ) -> AsyncIterator[None]:
-    """Put a marker in the inbox when the timeline says the viewer was removed.
+    """Put a marker in the inbox once the timeline says the viewer may no longer read:
+    removed as a member, or, previewing a public group, the group went private.
 
     The conversation's feed is shared by the whole process, so this costs no
     more than one more watcher on it.
     """
+    state = {"member": member}
 
     def on_events(events: list[SharedEvent]) -> None:
         for event in events:
-            if event.kind == EventKind.MEMBERS_CHANGED and viewer_id in event.user_ids("removed"):
-                inbox.put(_REMOVED)
+            if event.kind == EventKind.MEMBERS_CHANGED:
+                if viewer_id in event.user_ids("removed"):
+                    inbox.put(_REMOVED)
+                elif viewer_id in event.user_ids("added"):
+                    state["member"] = True
+            elif event.kind == EventKind.CONVERSATION_UPDATED and not state["member"]:
+                if not event.conversation.is_public:
+                    inbox.put(_REMOVED)
 
     async with ctx.services.feeds.follow(conversation_id) as feed:
         feed.watchers.add(on_events)
@@ -75,7 +84,7 @@ class Typing:
 
 async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]:
     viewer = await ctx.require_viewer()
-    await readable(ctx, conversation_id)
+    member = (await readable(ctx, conversation_id)).membership is not None
     await go_live(ctx)
     inbox = Inbox(256)
     loop = asyncio.get_running_loop()
@@ -107,7 +116,7 @@ async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]
     try:
         async with (
             ctx.services.broker.listen(typing_channel(conversation_id), on_message),
-            _until_removed(ctx, conversation_id, viewer.id, inbox),
+            _until_removed(ctx, conversation_id, viewer.id, inbox, member=member),
         ):
             while True:
                 user_id, is_typing = _or_forbidden(await inbox.get())
@@ -129,12 +138,12 @@ class Receipt:
 
 async def read_receipts(ctx: Context, *, conversation_id: int) -> AsyncIterator[Receipt]:
     viewer = await ctx.require_viewer()
-    await readable(ctx, conversation_id)
+    member = (await readable(ctx, conversation_id)).membership is not None
     await go_live(ctx)
     inbox = Inbox(1000)
     async with (
         ctx.services.broker.listen(receipts_channel(conversation_id), json_into(inbox)),
-        _until_removed(ctx, conversation_id, viewer.id, inbox),
+        _until_removed(ctx, conversation_id, viewer.id, inbox, member=member),
     ):
         while True:
             envelope = _or_forbidden(await inbox.get())

@@ -33,6 +33,7 @@ from schema.errors import BadUserInput, Forbidden
 
 REPLAY_PAGE = 100
 VIEWER_BUFFER = 1000
+JOIN_CATCH_UP = 50  # messages read back for a conversation joined a moment ago
 
 
 def _prime(ctx: Context, event: SharedEvent, viewer_id: int) -> None:
@@ -141,14 +142,16 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
 
     followed: dict[int, AsyncExitStack] = {}
 
-    async def follow(conversation_id: int) -> None:
+    async def follow(conversation_id: int) -> int | None:
+        """Follow the conversation; the seq from which its feed reports (None if followed)."""
         if conversation_id in followed:
-            return
+            return None
         stack = AsyncExitStack()
         feed: Feed = await stack.enter_async_context(ctx.services.feeds.follow(conversation_id))
         feed.watchers.add(on_feed)
         stack.callback(feed.watchers.discard, on_feed)
         followed[conversation_id] = stack
+        return feed.loaded_through
 
     async def unfollow(conversation_id: int) -> bool:
         stack = followed.pop(conversation_id, None)
@@ -176,8 +179,9 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                         _prime(ctx, item, viewer.id)
                         yield item
                 else:
-                    converted = await _viewer_envelope(ctx, viewer, item, follow, unfollow)
-                    if converted is not None:
+                    for converted in await _viewer_envelope(ctx, viewer, item, follow, unfollow):
+                        if isinstance(converted, SharedEvent):
+                            _prime(ctx, converted, viewer.id)
                         yield converted
     finally:
         for conversation_id in list(followed):
@@ -190,7 +194,7 @@ async def _viewer_envelope(
     envelope: dict[str, Any],
     follow: Callable[[int], Any],
     unfollow: Callable[[int], Any],
-) -> ViewerItem | None:
+) -> list[ViewerItem]:
     kind, conversation_id = envelope.get("kind"), int(envelope.get("conversation_id", 0))
     now = datetime.now(UTC)
     # The session is closed before following a feed, which opens its own:
@@ -208,21 +212,39 @@ async def _viewer_envelope(
             else {}
         )
     if not found:
-        return None
+        return []
     conversation = found[0]
     if kind == JOINED and membership is not None:
-        await follow(conversation_id)
-        return Joined(conversation=conversation, at=now)
+        reports_from = await follow(conversation_id)
+        joined: list[ViewerItem] = [Joined(conversation=conversation, at=now)]
+        if reports_from is None:
+            return joined
+        # Messages sent between the join and this notice reaching us came
+        # before the feed was followed: read them, then the feed goes on.
+        async with ctx.services.sessionmaker() as session:
+            missed = await load_events(
+                session,
+                conversation_id=conversation_id,
+                after_seq=membership.last_read_seq,
+                limit=JOIN_CATCH_UP,
+            )
+        return joined + [
+            event
+            for event in missed
+            if event.kind == EventKind.MESSAGE_ADDED and event.seq <= reports_from
+        ]
     if kind == LEFT and membership is None and await unfollow(conversation_id):
-        return Left(conversation=conversation, at=now)
+        return [Left(conversation=conversation, at=now)]
     if kind == READ_MARKER_MOVED and membership is not None:
-        return ReadMarker(
-            conversation=conversation,
-            membership=membership,
-            unread_count=unread.get(conversation_id, 0),
-            at=now,
-        )
-    return None
+        return [
+            ReadMarker(
+                conversation=conversation,
+                membership=membership,
+                unread_count=unread.get(conversation_id, 0),
+                at=now,
+            )
+        ]
+    return []
 
 
 # ------------------------------------------------------- ephemeral signals
