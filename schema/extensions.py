@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol, runtime_checkable
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
@@ -39,6 +39,30 @@ class OperationScope(SchemaExtension):
             yield
         finally:
             await context.end_operation(operation)
+
+
+class OperationNameRequired(SchemaExtension):
+    """A document of several operations must say which to run (GraphQL spec, 6.1).
+
+    Without this, the first one would run, which is never what a client meant.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        # operation_name falls back to the first operation's name; only the
+        # name the client sent tells whether it chose one.
+        chosen = getattr(context, "_provided_operation_name", None)
+        if document is not None and chosen is None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                # Set before validation runs, which then reports this alone.
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        "Must provide operationName when the document has several operations."
+                    )
+                ]
+        yield
 
 
 class ErrorCodes(SchemaExtension):

@@ -105,6 +105,15 @@ async def test_malformed_documents_get_codes(server_url: str) -> None:
         assert variables["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_several_operations_need_an_operation_name(server_url: str) -> None:
+    document = "query A { __typename } query B { viewer { id } }"
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        unnamed = (await http.post("/graphql", json={"query": document})).json()
+        named = (await http.post("/graphql", json={"query": document, "operationName": "A"})).json()
+    assert unnamed["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert named == {"data": {"__typename": "Query"}}
+
+
 async def test_input_no_database_can_hold_is_bad_user_input(server_url: str) -> None:
     """NUL characters and ids past INTEGER: refused up front, on SQLite and PostgreSQL alike."""
     async with httpx.AsyncClient(base_url=server_url) as http:
