@@ -577,3 +577,24 @@ async def test_previewers_signals_end_when_the_group_goes_private(
     assert errors[0]["extensions"]["code"] == "FORBIDDEN"
     refused = await carl.client.error(typing, c=group, t=True)
     assert refused.code == "NOT_FOUND"  # private now: as if it did not exist
+
+
+async def test_replay_through_an_old_removal_goes_on_for_a_member_added_back(
+    server_url: str, new_user: NewUser
+) -> None:
+    ann, bob = await new_user(), await new_user()
+    group, _ = await group_of(ann, bob)
+    await ann.client(REMOVE, c=group, u=bob.id)
+    await ann.client(
+        "mutation($c: ID!, $u: [ID!]!) { addMembers(conversationId: $c, userIds: $u) { id } }",
+        c=group,
+        u=[bob.id],
+    )
+    last = (await ann.client(SEND, input={"conversationId": group, "body": "welcome back"}))[
+        "sendMessage"
+    ]["seq"]
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(EVENTS, {"id": group, "after": 0})
+        events = await collect(socket, operation, last)
+    assert [e["seq"] for e in events] == list(range(1, last + 1))
+    assert events[-1]["message"]["body"] == "welcome back"

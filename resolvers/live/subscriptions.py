@@ -92,7 +92,15 @@ async def _still_allowed(ctx: Context, event: SharedEvent, viewer_id: int, membe
     """Whether the viewer is (still) a member; FORBIDDEN when it may no longer read."""
     if event.kind == EventKind.MEMBERS_CHANGED:
         if viewer_id in event.user_ids("removed"):
-            raise Forbidden("You are no longer a member of this conversation.")
+            # A replay passes old removals too: only a removal that still
+            # stands ends the stream (the viewer may have been added back).
+            async with ctx.services.sessionmaker() as session:
+                membership = await conversation_queries.get_membership(
+                    session, conversation_id=event.conversation_id, user_id=viewer_id
+                )
+            if membership is None:
+                raise Forbidden("You are no longer a member of this conversation.")
+            return True
         if viewer_id in event.user_ids("added"):
             return True
     if event.kind == EventKind.CONVERSATION_UPDATED and not member:
