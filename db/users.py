@@ -30,6 +30,16 @@ async def get_user_by_username(session: AsyncSession, *, username: str) -> UserR
     return result.scalar_one_or_none()
 
 
+async def get_user_for_update(session: AsyncSession, *, user_id: int) -> UserRow:
+    result = await session.execute(
+        select(UserRow)
+        .where(col(UserRow.id) == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one()
+
+
 async def create_user(
     session: AsyncSession,
     *,

@@ -80,11 +80,19 @@ class RequestDb:
                 # A failed flush expires every row the session holds, so the
                 # session is dropped with them, and so are the loaders' caches
                 # that may hold such rows; the next use starts afresh.
-                self._session = None
-                await session.close()
-                self._on_discard()
+                await self._reset(session)
                 raise
             await session.commit()
+            # What was read before this write is stale now, in the loaders'
+            # caches and in the session's identity map alike: the rest of the
+            # operation (the result's fields, the next mutation of the same
+            # document) reads afresh. Closing keeps loaded values readable.
+            await self._reset(session)
+
+    async def _reset(self, session: AsyncSession) -> None:
+        self._session = None
+        await session.close()
+        self._on_discard()
 
     def _current(self) -> AsyncSession:
         if self._session is None:

@@ -9,6 +9,7 @@ from db.models import UserRow
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.paging import Page, forward_limit, forward_page
+from schema.errors import BadUserInput
 from schema.ids import decode_cursor, encode_cursor
 
 
@@ -55,7 +56,9 @@ async def update_profile(ctx: Context, *, changes: dict[str, Any]) -> UserRow:
     """Set displayName and/or avatarUrl; avatarUrl null removes the avatar."""
     viewer = await ctx.require_viewer()
     display_name = None
-    if changes.get("display_name") is not None:
+    if "display_name" in changes:
+        if changes["display_name"] is None:
+            raise BadUserInput("A display name cannot be removed.", field="displayName")
         display_name = validation.single_line(
             changes["display_name"], field="displayName", max_length=64
         )
@@ -63,7 +66,9 @@ async def update_profile(ctx: Context, *, changes: dict[str, Any]) -> UserRow:
     if avatar_url:
         avatar_url = validation.url(avatar_url, field="avatarUrl")
     async with ctx.db.transaction() as session:
-        user = await session.merge(viewer)
+        # The row as it is now (an earlier mutation of this document may have
+        # changed it), never the copy read when the operation began.
+        user = await users.get_user_for_update(session, user_id=viewer.id)
         user = await users.update_profile(
             session,
             user=user,
@@ -71,5 +76,6 @@ async def update_profile(ctx: Context, *, changes: dict[str, Any]) -> UserRow:
             avatar_url=avatar_url or None,
             clear_avatar="avatar_url" in changes and not avatar_url,
         )
+    ctx.scope.viewer = user
     ctx.loaders.remember(user)
     return user

@@ -88,8 +88,10 @@ async def _cost_of_one_event(app: InProcess, listeners: int) -> int:
 
 async def test_one_event_costs_the_same_for_one_or_twenty_listeners(tmp_path: Path) -> None:
     async with in_process(tmp_path, **QUIET) as app:
-        one = await _cost_of_one_event(app, 1)
-        twenty = await _cost_of_one_event(app, 20)
+        # The least of two measurements: a stray statement from bookkeeping that
+        # happens to fall in the window must not count as per-listener cost.
+        one = min([await _cost_of_one_event(app, 1) for _ in range(2)])
+        twenty = min([await _cost_of_one_event(app, 20) for _ in range(2)])
     # the send itself plus one load of the event for the whole process
     assert twenty == one, (one, twenty)
 

@@ -404,3 +404,36 @@ async def test_unauthenticated_calls_are_refused(client: Client, new_user: NewUs
             error = await anonymous.error(query, variables)
             assert error.code == "UNAUTHENTICATED", query
     assert [m["body"] for m in await history(ann, group)][-1] == "hello"
+
+
+async def test_later_fields_of_one_mutation_document_see_earlier_writes(
+    new_user: NewUser,
+) -> None:
+    # given
+    ann = await new_user()
+    group = await create_group(ann)
+    # when one document sends twice, then changes the profile twice
+    data = await ann.client(
+        """
+        mutation($c: ID!) {
+          x: sendMessage(input: {conversationId: $c, body: "three"}) {
+            seq conversation { lastMessage { body } }
+          }
+          y: sendMessage(input: {conversationId: $c, body: "four"}) {
+            seq conversation { lastMessage { body } lastSeq }
+          }
+          p: updateProfile(input: {displayName: "Second"}) { displayName }
+          q: updateProfile(input: {avatarUrl: "https://example.test/a.png"}) {
+            displayName avatarUrl
+          }
+        }
+        """,
+        c=group,
+    )
+    # then each field shows the state after the fields before it
+    assert data["x"]["conversation"]["lastMessage"]["body"] == "three"
+    assert data["y"]["conversation"]["lastMessage"]["body"] == "four"
+    assert data["y"]["conversation"]["lastSeq"] == data["y"]["seq"]
+    assert data["q"] == {"displayName": "Second", "avatarUrl": "https://example.test/a.png"}
+    viewer = await ann.client("{ viewer { displayName avatarUrl } }")
+    assert viewer["viewer"] == data["q"]
