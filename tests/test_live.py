@@ -31,6 +31,11 @@ subscription Events($id: ID!, $after: Int) {
 }
 """
 REMOVE = "mutation R($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"
+VIEWER_MESSAGES = """
+subscription { viewerEvents {
+  __typename conversationId ... on MessageAdded { message { body } }
+} }
+"""
 
 
 async def group_of(owner: User, *members: User, title: str = "live") -> tuple[str, int]:
@@ -53,6 +58,16 @@ async def first_after(
         except TimeoutError:
             if loop.time() > deadline:
                 raise
+
+
+async def ending_code(socket: Socket, operation: str) -> str:
+    """Skip the stream's events; the code of the error that ends it."""
+    while True:
+        message = await socket.next(operation)
+        if message["type"] != "next" or "errors" in message["payload"]:
+            break
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    return str(errors[0]["extensions"]["code"])
 
 
 async def collect(socket: Socket, operation: str, count: int) -> list[dict[str, Any]]:
@@ -421,13 +436,8 @@ async def test_viewer_events_stop_at_removal(server_url: str, new_user: NewUser)
     ann, bob = await new_user(), await new_user()
     secret, _ = await group_of(ann, bob, title="secret")
     open_group, _ = await group_of(ann, bob, title="open")
-    query = """
-    subscription { viewerEvents {
-      __typename conversationId ... on MessageAdded { message { body } }
-    } }
-    """
     async with open_socket(server_url, bob.token) as socket:
-        operation = await socket.subscribe(query)
+        operation = await socket.subscribe(VIEWER_MESSAGES)
 
         async def ping() -> None:
             await ann.client(SEND, input={"conversationId": open_group, "body": "ping"})
@@ -481,16 +491,7 @@ async def test_typing_and_receipts_end_for_a_removed_member(
 
         await first_after(socket, receipts_op, ann_reads)  # both streams are live now
         await ann.client(REMOVE, c=group, u=bob.id)
-        codes = []
-        for operation in (typing_op, receipts_op):
-            while True:
-                message = await socket.next(operation)
-                if message["type"] != "next" or "errors" in message["payload"]:
-                    break
-            errors = (
-                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-            )
-            codes.append(errors[0]["extensions"]["code"])
+        codes = [await ending_code(socket, op) for op in (typing_op, receipts_op)]
     assert codes == ["FORBIDDEN", "FORBIDDEN"]
 
 
@@ -522,13 +523,8 @@ async def test_viewer_events_carry_the_first_message_of_a_new_conversation(
 ) -> None:
     ann, bob = await new_user(), await new_user()
     warm_up, _ = await group_of(ann, bob, title="warm-up")
-    query = """
-    subscription { viewerEvents {
-      __typename conversationId ... on MessageAdded { message { body } }
-    } }
-    """
     async with open_socket(server_url, bob.token) as socket:
-        operation = await socket.subscribe(query)
+        operation = await socket.subscribe(VIEWER_MESSAGES)
 
         async def ping() -> None:
             await ann.client(SEND, input={"conversationId": warm_up, "body": "ping"})
@@ -569,12 +565,8 @@ async def test_previewers_signals_end_when_the_group_goes_private(
             "mutation($g: ID!) { updateGroup(input: {groupId: $g, isPublic: false}) { id } }",
             g=group,
         )
-        while True:
-            message = await socket.next(operation)
-            if message["type"] != "next" or "errors" in message["payload"]:
-                break
-    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+        code = await ending_code(socket, operation)
+    assert code == "FORBIDDEN"
     refused = await carl.client.error(typing, c=group, t=True)
     assert refused.code == "NOT_FOUND"  # private now: as if it did not exist
 

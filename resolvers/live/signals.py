@@ -52,10 +52,10 @@ async def _until_removed(
 
     def on_events(events: list[SharedEvent]) -> None:
         for event in events:
-            if event.kind == EventKind.MEMBERS_CHANGED:
-                if viewer_id in event.user_ids("removed"):
-                    inbox.put(_REMOVED)
-                elif viewer_id in event.user_ids("added"):
+            if event.removes(viewer_id):
+                inbox.put(_REMOVED)
+            elif event.kind == EventKind.MEMBERS_CHANGED:
+                if viewer_id in event.user_ids("added"):
                     state["member"] = True
             elif event.kind == EventKind.CONVERSATION_UPDATED and not state["member"]:
                 if not event.conversation.is_public:

@@ -90,19 +90,18 @@ async def _replay(ctx: Context, conversation_id: int, cursor: int) -> list[Share
 
 async def _still_allowed(ctx: Context, event: SharedEvent, viewer_id: int, member: bool) -> bool:
     """Whether the viewer is (still) a member; FORBIDDEN when it may no longer read."""
-    if event.kind == EventKind.MEMBERS_CHANGED:
-        if viewer_id in event.user_ids("removed"):
-            # A replay passes old removals too: only a removal that still
-            # stands ends the stream (the viewer may have been added back).
-            async with ctx.services.sessionmaker() as session:
-                membership = await conversation_queries.get_membership(
-                    session, conversation_id=event.conversation_id, user_id=viewer_id
-                )
-            if membership is None:
-                raise Forbidden("You are no longer a member of this conversation.")
-            return True
-        if viewer_id in event.user_ids("added"):
-            return True
+    if event.removes(viewer_id):
+        # A replay passes old removals too: only a removal that still
+        # stands ends the stream (the viewer may have been added back).
+        async with ctx.services.sessionmaker() as session:
+            membership = await conversation_queries.get_membership(
+                session, conversation_id=event.conversation_id, user_id=viewer_id
+            )
+        if membership is None:
+            raise Forbidden("You are no longer a member of this conversation.")
+        return True
+    if event.kind == EventKind.MEMBERS_CHANGED and viewer_id in event.user_ids("added"):
+        return True
     if event.kind == EventKind.CONVERSATION_UPDATED and not member:
         if not event.conversation.is_public:
             raise Forbidden("This group is no longer public.")
@@ -141,11 +140,9 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
 
     def on_feed(events: list[SharedEvent]) -> None:
         for event in events:
-            if event.kind == EventKind.MESSAGE_ADDED or (
-                # The timeline says when the viewer is removed, even if the
-                # broker loses the notice on the viewer's own channel.
-                event.kind == EventKind.MEMBERS_CHANGED and viewer.id in event.user_ids("removed")
-            ):
+            # The timeline says when the viewer is removed, even if the
+            # broker loses the notice on the viewer's own channel.
+            if event.kind == EventKind.MESSAGE_ADDED or event.removes(viewer.id):
                 inbox.put(event)
 
     followed: dict[int, AsyncExitStack] = {}
