@@ -12,7 +12,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -27,8 +27,7 @@ from strawberry.types.unset import UnsetType
 
 from auth.tokens import TokenService, bearer_token
 from db.engine import create_engine, create_sessionmaker, is_sqlite
-from db.migrate import new_revision, upgrade
-from db.users import set_last_seen
+from db.migrate import NotMigrated, check_migrated, new_revision, upgrade
 from resolvers.context import Context, Services
 from resolvers.live import connections
 from resolvers.live.broker import Broker
@@ -116,22 +115,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             await asyncio.to_thread(upgrade, settings.database_url)
         engine = create_engine(settings.database_url)
+        if not settings.auto_migrate:
+            await check_migrated(engine)
         sessionmaker = create_sessionmaker(engine)
         broker = Broker(settings.broadcast_url)
         await broker.connect()
+        # Each call of the sessionmaker is one short session, as feeds need.
         feeds = Feeds(broker, sessionmaker, resync_seconds=settings.live_resync_seconds)
         await feeds.start()
-
-        async def seen(user_ids: list[int]) -> None:
-            async with sessionmaker() as session:
-                await set_last_seen(session, user_ids=user_ids, at=datetime.now(UTC))
-                await session.commit()
-
         presence = create_presence(
-            settings.broadcast_url, ttl_seconds=settings.presence_ttl_seconds, seen=seen
+            settings.broadcast_url,
+            ttl_seconds=settings.presence_ttl_seconds,
+            seen=lambda user_ids: services.mark_seen(user_ids),
         )
-        await presence.start()
-        app.state.services = Services(
+        services = app.state.services = Services(
             sessionmaker=sessionmaker,
             tokens=TokenService(
                 settings.resolved_secret_key(),
@@ -143,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             presence=presence,
             refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
         )
+        await presence.start()
         try:
             yield
         finally:
@@ -206,6 +204,14 @@ def schema_sdl() -> str:
     return schema.as_str() + "\n"
 
 
+async def _check_migrated(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await check_migrated(engine)
+    finally:
+        await engine.dispose()
+
+
 def main(argv: list[str]) -> int:
     settings = Settings()
     logging.basicConfig(
@@ -227,6 +233,13 @@ def main(argv: list[str]) -> int:
     if argv[1:]:
         print(__doc__)
         return 2
+    if not settings.auto_migrate:
+        # Checked again at start-up; here a mismatch ends with one clear line.
+        try:
+            asyncio.run(_check_migrated(settings.database_url))
+        except NotMigrated as error:
+            logger.error("refusing to start: %s", error)
+            return 1
     uvicorn.run(
         create_app(settings),
         host=settings.host,

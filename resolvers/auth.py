@@ -40,7 +40,8 @@ async def register(
     )
     password_hash = await hash_password(password)
     try:
-        async with ctx.db.transaction() as session:
+        async with ctx.db.transaction() as work:
+            session = work.session
             if await users.get_user_by_username(session, username=username) is not None:
                 raise _username_taken(username)
             user = await users.create_user(
@@ -72,13 +73,15 @@ async def login(ctx: Context, *, username: str, password: str) -> SignedIn:
     valid = await verify_password(password, user.password_hash if user else None)
     if user is None or not valid:
         raise Unauthenticated("Wrong username or password.")
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as work:
+        session = work.session
         return await _start_session(ctx, session, user)
 
 
 async def refresh(ctx: Context, *, refresh_token: str) -> SignedIn:
     now = ctx.now
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as work:
+        session = work.session
         found = await auth_sessions.find_refresh_token(
             session, token_hash=hash_refresh_token(refresh_token)
         )
@@ -108,7 +111,8 @@ async def refresh(ctx: Context, *, refresh_token: str) -> SignedIn:
 
 
 async def logout(ctx: Context, *, refresh_token: str) -> bool:
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as work:
+        session = work.session
         found = await auth_sessions.find_refresh_token(
             session, token_hash=hash_refresh_token(refresh_token)
         )

@@ -1,10 +1,15 @@
-"""The per-request (or per-socket) context, with its database access and loaders."""
+"""The per-request (or per-socket) context: services, and each operation's scope.
+
+An operation's scope owns its session (``RequestDb``), its loaders and its
+viewer. Writes go through ``RequestDb.transaction()``, the unit of work's
+one owner. Long-lived streams read through ``Services.short_session()``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -15,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
 from auth.tokens import TokenService
-from db import auth_sessions
+from db import auth_sessions, users
 from db.models import UserRow
 from resolvers.live.publisher import Publisher
 from resolvers.loaders import Loaders
+from resolvers.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from resolvers.live.broker import Broker
@@ -40,6 +46,22 @@ class Services:
     presence: PresenceStore
     refresh_ttl: timedelta
 
+    @asynccontextmanager
+    async def short_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for one short use outside any operation's scope.
+
+        Long-lived streams hold no session while they wait: each read they
+        make between events opens one of these and closes it at once.
+        """
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def mark_seen(self, user_ids: Sequence[int]) -> None:
+        """Move the users' lastSeenAt to now (sockets opening, closing, or kept alive)."""
+        async with self.short_session() as session:
+            await users.set_last_seen(session, user_ids=user_ids, at=datetime.now(UTC))
+            await session.commit()
+
 
 class RequestDb:
     """One session per operation, used by one coroutine at a time.
@@ -51,10 +73,12 @@ class RequestDb:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
+        publisher: Publisher,
         *,
         on_discard: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._publisher = publisher
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._on_discard = on_discard
@@ -70,12 +94,14 @@ class RequestDb:
                     await self._close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """The one owner of a write: commit on success, roll back on any error."""
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """The one owner of a write: commit on success, roll back on any error,
+        and publish what the work enqueued only once it has committed."""
         async with self._lock:
             session = self._current()
+            work = UnitOfWork(session)
             try:
-                yield session
+                yield work
             except BaseException:
                 # A failed flush expires every row the session holds, so the
                 # session is dropped with them, and so are the loaders' caches
@@ -88,6 +114,7 @@ class RequestDb:
             # operation (the result's fields, the next mutation of the same
             # document) reads afresh. Closing keeps loaded values readable.
             await self._reset(session)
+        await self._publisher.publish(*work.envelopes)
 
     async def _reset(self, session: AsyncSession) -> None:
         self._session = None
@@ -129,7 +156,10 @@ class OperationScope:
         self.context = context
         # Names this operation in logs and masked errors (one socket carries many).
         self.request_id = uuid.uuid4().hex
-        self.db = RequestDb(context.services.sessionmaker, on_discard=self.fresh_loaders)
+        services = context.services
+        self.db = RequestDb(
+            services.sessionmaker, services.publisher, on_discard=self.fresh_loaders
+        )
         self.viewer: UserRow | None = None
         self.loaders = Loaders(self.db, context.services.presence)
 

@@ -35,7 +35,7 @@ async def search(
 ) -> Page[UserRow]:
     await ctx.require_viewer()
     limit = forward_limit(first)
-    after_key = decode_cursor(after, str)[0] if after is not None else None
+    after_key = decode_cursor(after, "users", str)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await users.search_users(
             session,
@@ -48,7 +48,7 @@ async def search(
         rows,
         limit=limit,
         after_given=after is not None,
-        cursor=lambda row: encode_cursor(row.username_key),
+        cursor=lambda row: encode_cursor("users", row.username_key),
     )
 
 
@@ -65,12 +65,12 @@ async def update_profile(ctx: Context, *, changes: dict[str, Any]) -> UserRow:
     avatar_url = changes.get("avatar_url")
     if avatar_url:
         avatar_url = validation.url(avatar_url, field="avatarUrl")
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as work:
         # The row as it is now (an earlier mutation of this document may have
         # changed it), never the copy read when the operation began.
-        user = await users.get_user_for_update(session, user_id=viewer.id)
+        user = await users.get_user_for_update(work.session, user_id=viewer.id)
         user = await users.update_profile(
-            session,
+            work.session,
             user=user,
             display_name=display_name,
             avatar_url=avatar_url or None,

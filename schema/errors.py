@@ -30,6 +30,21 @@ class Forbidden(ParleyError):
 class NotFound(ParleyError):
     code = "NOT_FOUND"
 
+    # One message per kind of thing: whether it does not exist, is not
+    # visible to the viewer, or the id names another kind, the answer is
+    # the same, so it tells nothing.
+    @classmethod
+    def of_conversation(cls) -> NotFound:
+        return cls("No conversation with that ID is visible to you.")
+
+    @classmethod
+    def of_message(cls) -> NotFound:
+        return cls("No message with that ID is visible to you.")
+
+    @classmethod
+    def of_user(cls) -> NotFound:
+        return cls("No user has that ID.")
+
 
 class BadUserInput(ParleyError):
     code = "BAD_USER_INPUT"

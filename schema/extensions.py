@@ -1,14 +1,12 @@
-"""Schema extensions: per-operation scope, and error codes with masking."""
+"""Schema extensions: a scope per operation, error codes with masking, operationName."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Protocol, runtime_checkable
 
 from graphql import GraphQLError, OperationDefinitionNode
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import StreamExecutionResult
+from strawberry.extensions import MaskErrors, SchemaExtension
 
 from resolvers.context import Context
 from schema.errors import ParleyError
@@ -18,12 +16,7 @@ logger = logging.getLogger("parley.errors")
 MASKED_MESSAGE = "Unexpected error."
 
 
-@runtime_checkable
-class _ResultWithErrors(Protocol):
-    errors: list[GraphQLError] | None
-
-
-class OperationScope(SchemaExtension):
+class OpenOperationScope(SchemaExtension):
     """Fresh loaders and session per operation; the session is closed when it ends.
 
     This covers HTTP requests and every operation on a long-lived WebSocket alike.
@@ -65,71 +58,52 @@ class OperationNameRequired(SchemaExtension):
         yield
 
 
-class ErrorCodes(SchemaExtension):
+class ErrorCodes(MaskErrors):
     """Give every error an ``extensions.code``; mask the unexpected ones.
 
-    Domain errors (``ParleyError``) go out as raised. Parse and validation
-    errors keep their message (it is about the client's document) and get
-    the codes Apollo clients know. Anything else is logged with the request
-    id and replaced by a generic INTERNAL_SERVER_ERROR.
+    Strawberry's MaskErrors decides which errors to touch (here: every one
+    that has no code yet) and does so for streamed results too; this only
+    says what each becomes. Domain errors (``ParleyError``) go out as raised.
+    Parse and validation errors keep their message (it is about the client's
+    document) and get the codes Apollo clients know. Anything else is logged
+    with the request id and replaced by a generic INTERNAL_SERVER_ERROR.
     """
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        self._process(self.execution_context.result)
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_lacks_code, error_message=MASKED_MESSAGE)
 
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        """Each result sent over a WebSocket, before it is sent."""
-        self._process(result)
-        yield None
-
-    def _process(self, result: object) -> None:
-        if isinstance(result, _ResultWithErrors) and result.errors:
-            result.errors = [self._coded(error) for error in result.errors]
-
-    def _coded(self, error: GraphQLError) -> GraphQLError:
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if isinstance(original, ParleyError):
-            if error.extensions and error.extensions.get("code"):
-                return error
-            return GraphQLError(
-                original.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions=original.extensions,
-            )
-        if isinstance(error, ParleyError):
-            return error
-        if original is None or (error.path is None and isinstance(original, GraphQLError)):
+            extensions = original.extensions
+            message = original.message
+        elif original is None or (error.path is None and isinstance(original, GraphQLError)):
             # No resolver ran: the document or its variables are at fault
             # (graphql-core keeps the coercion failure as original_error).
-            if error.extensions and error.extensions.get("code"):
-                return error
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={**(error.extensions or {}), "code": _client_error_code(error)},
+            extensions = {**(error.extensions or {}), "code": _client_error_code(error)}
+            message = error.message
+        else:
+            request_id = getattr(self.execution_context.context, "request_id", None)
+            logger.error(
+                "unexpected error (request %s) at %s",
+                request_id,
+                error.path,
+                exc_info=(type(original), original, original.__traceback__),
             )
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        logger.error(
-            "unexpected error (request %s) at %s",
-            request_id,
-            error.path,
-            exc_info=(type(original), original, original.__traceback__),
-        )
+            extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+            message = self.error_message
         return GraphQLError(
-            MASKED_MESSAGE,
+            message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            extensions=extensions,
         )
+
+
+def _lacks_code(error: GraphQLError) -> bool:
+    return not (error.extensions and error.extensions.get("code"))
 
 
 def _client_error_code(error: GraphQLError) -> str:

@@ -1,4 +1,9 @@
-"""Opaque Relay global ids ("Type:key", base64url) and cursors."""
+"""Opaque Relay global ids ("Type:key", base64url) and cursors.
+
+Every id the API returns is the canonical one of its object; an id that
+names another type than the one asked for answers like an id nobody has.
+Every cursor names the connection that issued it, and is refused elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,26 @@ import json
 from datetime import datetime
 from typing import Any
 
+from db.models import ConversationKind
 from schema.errors import BadUserInput, NotFound
 
 MAX_KEY = 2**31  # keys are INTEGER columns on PostgreSQL; larger ones cannot exist
 
+# The GraphQL type of each kind of conversation, and back.
+CONVERSATION_TYPE_NAMES = {
+    ConversationKind.GROUP: "Group",
+    ConversationKind.DIRECT: "DirectConversation",
+}
+_CONVERSATION_KINDS = {name: kind for kind, name in CONVERSATION_TYPE_NAMES.items()}
+_UNKNOWN = {"User": NotFound.of_user, "Message": NotFound.of_message}
+
 
 def encode_global_id(type_name: str, key: int) -> str:
     return _b64(f"{type_name}:{key}")
+
+
+def conversation_global_id(kind: str, key: int) -> str:
+    return encode_global_id(CONVERSATION_TYPE_NAMES[ConversationKind(kind)], key)
 
 
 def decode_global_id(global_id: str) -> tuple[str, int]:
@@ -28,35 +46,52 @@ def decode_global_id(global_id: str) -> tuple[str, int]:
         raise BadUserInput(f"{global_id!r} is not a valid ID.") from None
 
 
-def decode_id_of(global_id: str, *type_names: str, field: str | None = None) -> int:
-    """The database key of a global id that must name one of ``type_names``.
-
-    An id of the wrong kind is NOT_FOUND: no object of the asked kind has it.
-    """
-    type_name, key = decode_global_id(global_id)
-    if type_name not in type_names:
-        what = " or ".join(type_names)
-        raise NotFound(f"No {what} has the ID {global_id!r}.")
+def decode_id_of(global_id: str, type_name: str) -> int:
+    """The database key of a global id that must name a ``type_name``; else NOT_FOUND."""
+    found, key = decode_global_id(global_id)
+    if found != type_name:
+        raise _UNKNOWN.get(type_name, NotFound.of_conversation)()
     return key
 
 
-def encode_cursor(*parts: Any) -> str:
-    return _b64(json.dumps(parts, separators=(",", ":")))
+def decode_conversation_id(global_id: str) -> tuple[int, ConversationKind]:
+    """The key of a Group or DirectConversation id, and the kind the id claims.
+
+    Resolvers check the claim against the row: a DirectConversation id of a
+    group is NOT_FOUND, exactly as an unknown id.
+    """
+    type_name, key = decode_global_id(global_id)
+    kind = _CONVERSATION_KINDS.get(type_name)
+    if kind is None:
+        raise NotFound.of_conversation()
+    return key, kind
 
 
-def decode_cursor(cursor: str, *kinds: type) -> tuple[Any, ...]:
+def encode_cursor(connection: str, *parts: Any) -> str:
+    """A cursor of one connection ("messages:12"), positioned at ``parts``."""
+    return _b64(json.dumps([connection, *parts], separators=(",", ":")))
+
+
+def decode_cursor(cursor: str, connection: str, *kinds: type) -> tuple[Any, ...]:
     """The parts of a cursor, each checked to be of its kind (int, str or aware datetime).
 
     Cursors are opaque to clients, but a client can still send anything:
-    whatever does not decode to the expected parts is BAD_USER_INPUT.
+    whatever does not decode to the expected parts, or was issued by another
+    connection, is BAD_USER_INPUT.
     """
     try:
         parts = json.loads(_unb64(cursor))
-        if not isinstance(parts, list) or len(parts) != len(kinds):
+        if not isinstance(parts, list) or len(parts) != len(kinds) + 1:
             raise ValueError(cursor)
-        return tuple(_part(part, kind) for part, kind in zip(parts, kinds, strict=True))
+        issued_by, *position = parts
+        decoded = tuple(_part(part, kind) for part, kind in zip(position, kinds, strict=True))
     except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
         raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
+    if issued_by != connection:
+        raise BadUserInput(
+            f"{cursor!r} is a cursor of another list: page with the cursors this list gave."
+        )
+    return decoded
 
 
 def _part(value: object, kind: type) -> Any:

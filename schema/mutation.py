@@ -7,11 +7,11 @@ from datetime import datetime
 import strawberry
 
 from db.models import Role
-from resolvers import auth, groups, members, messages, users
+from resolvers import auth, direct, groups, members, messages, users
 from resolvers.auth import SignedIn
 from resolvers.live import signals
 from schema.errors import BadUserInput
-from schema.ids import decode_id_of
+from schema.ids import decode_conversation_id, decode_id_of
 from schema.inputs import (
     CreateGroupInput,
     LoginInput,
@@ -22,17 +22,16 @@ from schema.inputs import (
     UpdateProfileInput,
     given,
 )
-from schema.query import CONVERSATION_TYPES
 from schema.types import (
     ContextInfo,
     Conversation,
     DirectConversation,
     Group,
     Member,
-    MemberRole,
     Message,
     User,
     conversation_from_row,
+    direct_from_row,
     group_from_row,
 )
 
@@ -122,7 +121,7 @@ class Mutation:
 
     @strawberry.mutation
     async def join_group(self, info: ContextInfo, group_id: strawberry.ID) -> Group:
-        row = await groups.join_group(info.context, group_id=decode_id_of(group_id, "Group"))
+        row = await members.join_group(info.context, group_id=decode_id_of(group_id, "Group"))
         return group_from_row(row)
 
     @strawberry.mutation(
@@ -131,18 +130,18 @@ class Mutation:
     async def open_direct_conversation(
         self, info: ContextInfo, user_id: strawberry.ID
     ) -> DirectConversation:
-        row = await groups.open_direct(info.context, user_id=decode_id_of(user_id, "User"))
-        direct = conversation_from_row(row)
-        assert isinstance(direct, DirectConversation)
-        return direct
+        row = await direct.open_direct(info.context, user_id=decode_id_of(user_id, "User"))
+        return direct_from_row(row)
 
     @strawberry.mutation
     async def add_members(
         self, info: ContextInfo, conversation_id: strawberry.ID, user_ids: list[strawberry.ID]
     ) -> Group:
+        key, kind = decode_conversation_id(conversation_id)
         row = await members.add_members(
             info.context,
-            conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
+            conversation_id=key,
+            kind=kind,
             user_ids=_user_ids(user_ids, field="userIds"),
         )
         return group_from_row(row)
@@ -151,9 +150,11 @@ class Mutation:
     async def remove_member(
         self, info: ContextInfo, conversation_id: strawberry.ID, user_id: strawberry.ID
     ) -> Group:
+        key, kind = decode_conversation_id(conversation_id)
         row = await members.remove_member(
             info.context,
-            conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
+            conversation_id=key,
+            kind=kind,
             user_id=decode_id_of(user_id, "User"),
         )
         return group_from_row(row)
@@ -164,27 +165,30 @@ class Mutation:
         info: ContextInfo,
         conversation_id: strawberry.ID,
         user_id: strawberry.ID,
-        role: MemberRole,
+        role: Role,
     ) -> Member:
+        key, kind = decode_conversation_id(conversation_id)
         row = await members.set_member_role(
             info.context,
-            conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
+            conversation_id=key,
+            kind=kind,
             user_id=decode_id_of(user_id, "User"),
-            role=Role(role.value),
+            role=role,
         )
         return Member.from_row(row)
 
     @strawberry.mutation
     async def leave_conversation(self, info: ContextInfo, conversation_id: strawberry.ID) -> bool:
-        return await members.leave(
-            info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
-        )
+        key, kind = decode_conversation_id(conversation_id)
+        return await members.leave(info.context, conversation_id=key, kind=kind)
 
     @strawberry.mutation
     async def send_message(self, info: ContextInfo, input: SendMessageInput) -> Message:
+        key, kind = decode_conversation_id(input.conversation_id)
         row = await messages.send(
             info.context,
-            conversation_id=decode_id_of(input.conversation_id, *CONVERSATION_TYPES),
+            conversation_id=key,
+            kind=kind,
             body=input.body,
             client_message_id=input.client_message_id,
             reply_to_id=(
@@ -231,19 +235,13 @@ class Mutation:
     async def mark_read(
         self, info: ContextInfo, conversation_id: strawberry.ID, seq: int
     ) -> Conversation:
-        access = await messages.mark_read(
-            info.context,
-            conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
-            seq=seq,
-        )
+        key, kind = decode_conversation_id(conversation_id)
+        access = await messages.mark_read(info.context, conversation_id=key, kind=kind, seq=seq)
         return conversation_from_row(access.conversation)
 
     @strawberry.mutation
     async def set_typing(
         self, info: ContextInfo, conversation_id: strawberry.ID, typing: bool
     ) -> bool:
-        return await signals.set_typing(
-            info.context,
-            conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES),
-            typing=typing,
-        )
+        key, kind = decode_conversation_id(conversation_id)
+        return await signals.set_typing(info.context, conversation_id=key, kind=kind, typing=typing)

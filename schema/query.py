@@ -5,23 +5,20 @@ from __future__ import annotations
 import strawberry
 
 from db.models import ConversationKind
-from resolvers import conversations, messages, search, users
+from resolvers import access, conversations, messages, search, users
 from schema.errors import NotFound
-from schema.ids import decode_global_id, decode_id_of
+from schema.ids import decode_conversation_id, decode_global_id, decode_id_of
 from schema.types import (
+    Connection,
     ContextInfo,
     Conversation,
-    ConversationConnection,
-    GroupConnection,
+    Group,
     Message,
-    MessageConnection,
     Node,
     User,
-    UserConnection,
     conversation_from_row,
+    group_from_row,
 )
-
-CONVERSATION_TYPES = ("Group", "DirectConversation")
 
 
 @strawberry.type(name="Query")
@@ -33,14 +30,13 @@ class Query:
             if type_name == "User":
                 row = await users.by_id(info.context, key)
                 return User.from_row(row) if row is not None else None
-            if type_name in CONVERSATION_TYPES:
-                access = await conversations.readable(info.context, key)
-                return conversation_from_row(access.conversation)
             if type_name == "Message":
-                return Message.from_row(await messages.visible_message(info.context, key))
+                return Message.from_row(await access.visible_message(info.context, key))
+            key, kind = decode_conversation_id(id)
+            readable = await access.readable(info.context, key, kind=kind)
+            return conversation_from_row(readable.conversation)
         except NotFound:
             return None
-        return None
 
     @strawberry.field(description="The signed-in user; UNAUTHENTICATED without a valid token.")
     async def viewer(self, info: ContextInfo) -> User:
@@ -66,31 +62,31 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> UserConnection:
+    ) -> Connection[User]:
         page = await users.search(info.context, search=search, first=first, after=after)
-        return UserConnection.of(page)
+        return Connection.of(page, User.from_row)
 
     @strawberry.field
     async def conversation(self, info: ContextInfo, id: strawberry.ID) -> Conversation | None:
-        key = decode_id_of(id, *CONVERSATION_TYPES)
-        access = await conversations.readable(info.context, key)
-        return conversation_from_row(access.conversation)
+        key, kind = decode_conversation_id(id)
+        readable = await access.readable(info.context, key, kind=kind)
+        return conversation_from_row(readable.conversation)
 
     @strawberry.field(description="The viewer's conversations, newest activity first.")
     async def conversations(
         self, info: ContextInfo, first: int | None = 20, after: str | None = None
-    ) -> ConversationConnection:
+    ) -> Connection[Conversation]:
         page = await conversations.list_for_viewer(info.context, first=first, after=after)
-        return ConversationConnection.of(page)
+        return Connection.of(page, conversation_from_row)
 
     @strawberry.field(description="The viewer's groups.")
     async def groups(
         self, info: ContextInfo, first: int | None = 20, after: str | None = None
-    ) -> GroupConnection:
+    ) -> Connection[Group]:
         page = await conversations.list_for_viewer(
             info.context, first=first, after=after, kind=ConversationKind.GROUP
         )
-        return GroupConnection.of(page)
+        return Connection.of(page, group_from_row)
 
     @strawberry.field
     async def public_groups(
@@ -99,11 +95,11 @@ class Query:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> GroupConnection:
+    ) -> Connection[Group]:
         page = await conversations.public_groups(
             info.context, search=search, first=first, after=after
         )
-        return GroupConnection.of(page)
+        return Connection.of(page, group_from_row)
 
     @strawberry.field(description="A conversation's history; same paging as Conversation.messages.")
     async def messages(
@@ -114,12 +110,18 @@ class Query:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> MessageConnection:
-        key = decode_id_of(conversation_id, *CONVERSATION_TYPES)
+    ) -> Connection[Message]:
+        key, kind = decode_conversation_id(conversation_id)
         page = await messages.history(
-            info.context, conversation_id=key, first=first, after=after, last=last, before=before
+            info.context,
+            conversation_id=key,
+            kind=kind,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        return MessageConnection.of(page)
+        return Connection.of(page, Message.from_row)
 
     @strawberry.field(
         description="Jump to a message: up to `before` messages before it, the message, and up "
@@ -131,7 +133,7 @@ class Query:
         message_id: strawberry.ID,
         before: int | None = 25,
         after: int | None = 25,
-    ) -> MessageConnection:
+    ) -> Connection[Message]:
         key = decode_id_of(message_id, "Message")
         page = await messages.context_around(
             info.context,
@@ -139,7 +141,7 @@ class Query:
             before=25 if before is None else before,
             after=25 if after is None else after,
         )
-        return MessageConnection.of(page)
+        return Connection.of(page, Message.from_row)
 
     @strawberry.field(
         description="Full-text search over the messages the viewer can read, best match first."
@@ -151,13 +153,11 @@ class Query:
         conversation_id: strawberry.ID | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> MessageConnection:
-        key = (
-            decode_id_of(conversation_id, *CONVERSATION_TYPES)
-            if conversation_id is not None
-            else None
+    ) -> Connection[Message]:
+        key, kind = (
+            decode_conversation_id(conversation_id) if conversation_id is not None else (None, None)
         )
         page = await search.search_messages(
-            info.context, text=query, conversation_id=key, first=first, after=after
+            info.context, text=query, conversation_id=key, kind=kind, first=first, after=after
         )
-        return MessageConnection.of(page)
+        return Connection.of(page, Message.from_row)

@@ -9,7 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
-from schema.extensions import ErrorCodes, OperationNameRequired, OperationScope
+from schema.extensions import ErrorCodes, OpenOperationScope, OperationNameRequired
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -31,7 +31,7 @@ schema = ParleySchema(
     subscription=Subscription,
     types=[Group, DirectConversation, *EVENT_TYPES],
     extensions=[
-        OperationScope,
+        OpenOperationScope,
         ErrorCodes,
         OperationNameRequired,
         lambda: QueryDepthLimiter(max_depth=12),

@@ -10,6 +10,7 @@ from db.models import EventKind
 from resolvers.live import signals
 from resolvers.live import subscriptions as live
 from resolvers.live.snapshots import SharedEvent
+from schema.errors import NotFound
 from schema.events import (
     ConversationEvent,
     ConversationJoined,
@@ -26,8 +27,7 @@ from schema.events import (
     TypingEvent,
     ViewerEvent,
 )
-from schema.ids import decode_id_of
-from schema.query import CONVERSATION_TYPES
+from schema.ids import conversation_global_id, decode_conversation_id, decode_id_of
 from schema.types import ContextInfo, Message, User, conversation_from_row
 
 _MESSAGE_EVENTS: dict[
@@ -46,7 +46,8 @@ def timeline_event(event: SharedEvent) -> ConversationEvent:
     message_type = _MESSAGE_EVENTS.get(event.kind)
     if message_type is not None:
         message = event.message
-        assert message is not None, f"event {event.seq} has no message"
+        if message is None:  # message events cascade with their messages
+            raise NotFound.of_message()
         return message_type(
             seq=seq, conversation_id=conversation.id, at=at, message=Message.from_row(message)
         )
@@ -80,9 +81,9 @@ class Subscription:
     async def conversation_events(
         self, info: ContextInfo, conversation_id: strawberry.ID, after_seq: int | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
-        key = decode_id_of(conversation_id, *CONVERSATION_TYPES)
+        key, kind = decode_conversation_id(conversation_id)
         async for event in live.conversation_events(
-            info.context, conversation_id=key, after_seq=after_seq
+            info.context, conversation_id=key, kind=kind, after_seq=after_seq
         ):
             yield timeline_event(event)
 
@@ -94,8 +95,8 @@ class Subscription:
         async for item in live.viewer_events(info.context):
             if isinstance(item, SharedEvent):
                 event = timeline_event(item)
-                assert isinstance(event, MessageAdded)
-                yield event
+                if isinstance(event, MessageAdded):  # the only timeline event viewers get
+                    yield event
             elif isinstance(item, live.Joined):
                 conversation = conversation_from_row(item.conversation)
                 yield ConversationJoined(
@@ -117,11 +118,11 @@ class Subscription:
     async def typing(
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[TypingEvent, None]:
-        async for item in signals.typing(
-            info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
-        ):
+        key, kind = decode_conversation_id(conversation_id)
+        canonical = strawberry.ID(conversation_global_id(kind, key))
+        async for item in signals.typing(info.context, conversation_id=key, kind=kind):
             yield TypingEvent(
-                conversation_id=conversation_id, user=User.from_row(item.user), typing=item.typing
+                conversation_id=canonical, user=User.from_row(item.user), typing=item.typing
             )
 
     @strawberry.subscription
@@ -140,11 +141,11 @@ class Subscription:
     async def read_receipts(
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[ReadReceipt, None]:
-        async for item in signals.read_receipts(
-            info.context, conversation_id=decode_id_of(conversation_id, *CONVERSATION_TYPES)
-        ):
+        key, kind = decode_conversation_id(conversation_id)
+        canonical = strawberry.ID(conversation_global_id(kind, key))
+        async for item in signals.read_receipts(info.context, conversation_id=key, kind=kind):
             yield ReadReceipt(
-                conversation_id=conversation_id,
+                conversation_id=canonical,
                 user=User.from_row(item.user),
                 last_read_seq=item.last_read_seq,
                 at=item.at,

@@ -6,20 +6,28 @@ context; these classes never open a session themselves.
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import strawberry
 from strawberry import Private
 from strawberry.types import Info
 
-from db.models import ConversationKind, ConversationRow, MembershipRow, MessageRow, Role, UserRow
-from db.models import MessageKind as MessageKindValue
+from db.models import (
+    ConversationKind,
+    ConversationRow,
+    MembershipRow,
+    MessageKind,
+    MessageRow,
+    Role,
+    UserRow,
+)
 from resolvers import conversations as conversation_resolvers
 from resolvers import messages as message_resolvers
 from resolvers.paging import Page
-from schema.ids import encode_global_id
+from schema.errors import NotFound
+from schema.ids import conversation_global_id, encode_global_id
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -48,6 +56,30 @@ class PageInfo:
             has_previous_page=page.has_previous_page,
             start_cursor=page.edges[0][0] if page.edges else None,
             end_cursor=page.edges[-1][0] if page.edges else None,
+        )
+
+
+NodeT = TypeVar("NodeT")
+Row = TypeVar("Row")
+
+
+# Strawberry names each use after its node type: Edge[User] is "UserEdge".
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[Row], node: Callable[[Row], NodeT]) -> Self:
+        return cls(
+            edges=[Edge(cursor=cursor, node=node(row)) for cursor, row in page.edges],
+            page_info=PageInfo.of(page),
         )
 
 
@@ -82,43 +114,17 @@ class User(Node):
         )
 
 
-@strawberry.type(name="UserEdge")
-class UserEdge:
-    cursor: str
-    node: User
-
-
-@strawberry.type(name="UserConnection")
-class UserConnection:
-    edges: list[UserEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[UserRow]) -> UserConnection:
-        return cls(
-            edges=[UserEdge(cursor=c, node=User.from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),
-        )
-
-
 # ---------------------------------------------------------------- conversations
 
 
-@strawberry.enum(name="MemberRole")
-class MemberRole(enum.Enum):
-    OWNER = "OWNER"
-    ADMIN = "ADMIN"
-    MEMBER = "MEMBER"
-
-    @classmethod
-    def of(cls, role: str) -> MemberRole:
-        return cls(Role(role).value)
+# The tables' enums are the API's: one list of values, not two kept in step.
+strawberry.enum(Role, name="MemberRole")
 
 
 @strawberry.type(name="Member")
 class Member:
     user_db_id: Private[int]
-    role: MemberRole
+    role: Role
     joined_at: datetime
     last_read_seq: int = strawberry.field(
         description="Read marker: the highest seq this member has read."
@@ -126,34 +132,26 @@ class Member:
 
     @strawberry.field
     async def user(self, info: ContextInfo) -> User:
-        return await load_user(info, self.user_db_id)
+        return await required_user(info, self.user_db_id)
 
     @classmethod
     def from_row(cls, row: MembershipRow) -> Member:
         return cls(
             user_db_id=row.user_id,
-            role=MemberRole.of(row.role),
+            role=Role(row.role),
             joined_at=row.joined_at,
             last_read_seq=row.last_read_seq,
         )
 
 
-@strawberry.type(name="MemberEdge")
-class MemberEdge:
-    cursor: str
-    node: Member
-
-
 @strawberry.type(name="MemberConnection")
-class MemberConnection:
-    edges: list[MemberEdge]
-    page_info: PageInfo
+class MemberConnection(Connection[Member]):
     total_count: int
 
     @classmethod
-    def of(cls, page: Page[MembershipRow]) -> MemberConnection:
+    def of_members(cls, page: Page[MembershipRow]) -> MemberConnection:
         return cls(
-            edges=[MemberEdge(cursor=c, node=Member.from_row(row)) for c, row in page.edges],
+            edges=[Edge(cursor=c, node=Member.from_row(row)) for c, row in page.edges],
             page_info=PageInfo.of(page),
             total_count=page.total_count or 0,
         )
@@ -196,7 +194,7 @@ class Conversation(Node):
         page = await conversation_resolvers.members(
             info.context, conversation_id=self.db_id, first=first, after=after
         )
-        return MemberConnection.of(page)
+        return MemberConnection.of_members(page)
 
     @strawberry.field(
         description="History, oldest first within a page; `last: N` gives the newest N."
@@ -208,7 +206,7 @@ class Conversation(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> MessageConnection:
+    ) -> Connection[Message]:
         page = await message_resolvers.history(
             info.context,
             conversation_id=self.db_id,
@@ -217,7 +215,7 @@ class Conversation(Node):
             last=last,
             before=before,
         )
-        return MessageConnection.of(page)
+        return Connection.of(page, Message.from_row)
 
 
 @strawberry.type(name="Group")
@@ -233,9 +231,9 @@ class Group(Conversation):
         description="The viewer's role; MEMBER for a public group the viewer has not joined "
         "(see viewerIsMember)."
     )
-    async def viewer_role(self, info: ContextInfo) -> MemberRole:
+    async def viewer_role(self, info: ContextInfo) -> Role:
         membership = await info.context.loaders.viewer_memberships.load(self.db_id)
-        return MemberRole.of(membership.role) if membership is not None else MemberRole.MEMBER
+        return Role(membership.role) if membership is not None else Role.MEMBER
 
     @strawberry.field(description="False while the viewer only previews a public group.")
     async def viewer_is_member(self, info: ContextInfo) -> bool:
@@ -251,20 +249,20 @@ class DirectConversation(Conversation):
     @strawberry.field(description="The other participant.")
     async def peer(self, info: ContextInfo) -> User:
         peer_id = await info.context.loaders.peers.load(self.db_id)
-        return await load_user(info, peer_id)
+        return await required_user(info, peer_id)
 
 
 def conversation_from_row(row: ConversationRow) -> Group | DirectConversation:
     if row.kind == ConversationKind.DIRECT:
         return DirectConversation(
-            id=strawberry.ID(encode_global_id("DirectConversation", row.id)),
+            id=strawberry.ID(conversation_global_id(row.kind, row.id)),
             db_id=row.id,
             created_at=row.created_at,
             last_activity_at=row.last_activity_at,
             last_seq=row.last_seq,
         )
     return Group(
-        id=strawberry.ID(encode_global_id("Group", row.id)),
+        id=strawberry.ID(conversation_global_id(row.kind, row.id)),
         db_id=row.id,
         created_at=row.created_at,
         last_activity_at=row.last_activity_at,
@@ -278,59 +276,27 @@ def conversation_from_row(row: ConversationRow) -> Group | DirectConversation:
 
 def group_from_row(row: ConversationRow) -> Group:
     group = conversation_from_row(row)
-    assert isinstance(group, Group)
+    if not isinstance(group, Group):  # resolvers hand only groups here
+        raise NotFound.of_conversation()
     return group
 
 
-@strawberry.type(name="ConversationEdge")
-class ConversationEdge:
-    cursor: str
-    node: Conversation
-
-
-@strawberry.type(name="ConversationConnection")
-class ConversationConnection:
-    edges: list[ConversationEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[ConversationRow]) -> ConversationConnection:
-        return cls(
-            edges=[
-                ConversationEdge(cursor=c, node=conversation_from_row(row)) for c, row in page.edges
-            ],
-            page_info=PageInfo.of(page),
-        )
-
-
-@strawberry.type(name="GroupEdge")
-class GroupEdge:
-    cursor: str
-    node: Group
-
-
-@strawberry.type(name="GroupConnection")
-class GroupConnection:
-    edges: list[GroupEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[ConversationRow]) -> GroupConnection:
-        return cls(
-            edges=[GroupEdge(cursor=c, node=group_from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),
-        )
+def direct_from_row(row: ConversationRow) -> DirectConversation:
+    direct = conversation_from_row(row)
+    if not isinstance(direct, DirectConversation):
+        raise NotFound.of_conversation()
+    return direct
 
 
 # --------------------------------------------------------------------- messages
 
 
-@strawberry.enum(name="MessageKind")
-class MessageKind(enum.Enum):
-    TEXT = strawberry.enum_value("TEXT", description="Written by a user.")
-    SYSTEM = strawberry.enum_value(
-        "SYSTEM", description="Written by the server: member joined, left, title changed…"
-    )
+strawberry.enum(
+    MessageKind,
+    name="MessageKind",
+    description="TEXT is written by a user; SYSTEM by the server (member joined, left, "
+    "title changed…).",
+)
 
 
 @strawberry.type(name="Reaction")
@@ -364,7 +330,8 @@ class Message(Node):
     @strawberry.field
     async def conversation(self, info: ContextInfo) -> Conversation:
         row = await info.context.loaders.conversations.load(self.conversation_db_id)
-        assert row is not None
+        if row is None:  # a message's conversation is never deleted without it
+            raise NotFound.of_conversation()
         return conversation_from_row(row)
 
     @strawberry.field(description="Null for SYSTEM messages.")
@@ -398,7 +365,7 @@ class Message(Node):
             author_db_id=row.author_id,
             reply_to_db_id=row.reply_to_id,
             seq=row.seq,
-            kind=MessageKind(MessageKindValue(row.kind).value),
+            kind=MessageKind(row.kind),
             body=row.body,
             client_message_id=row.client_message_id,
             created_at=row.created_at,
@@ -407,26 +374,9 @@ class Message(Node):
         )
 
 
-@strawberry.type(name="MessageEdge")
-class MessageEdge:
-    cursor: str
-    node: Message
-
-
-@strawberry.type(name="MessageConnection")
-class MessageConnection:
-    edges: list[MessageEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[MessageRow]) -> MessageConnection:
-        return cls(
-            edges=[MessageEdge(cursor=c, node=Message.from_row(row)) for c, row in page.edges],
-            page_info=PageInfo.of(page),
-        )
-
-
-async def load_user(info: ContextInfo, user_id: int) -> User:
+async def required_user(info: ContextInfo, user_id: int) -> User:
+    """A user that a row refers to (memberships cascade with their users, so it exists)."""
     row = await info.context.loaders.users.load(user_id)
-    assert row is not None, f"user {user_id} is referenced but missing"
+    if row is None:
+        raise NotFound.of_user()
     return User.from_row(row)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
 from db import users as user_queries
 from db.models import UserRow
 from resolvers.context import Context
 from schema.errors import ParleyError
+
+T = TypeVar("T")
 
 
 class TooSlow(ParleyError):
@@ -36,23 +37,23 @@ async def go_live(ctx: Context) -> None:
     ctx.db.keep_short()
 
 
-class Inbox:
+class Inbox(Generic[T]):
     """A bounded buffer for one listener; overflowing it ends that listener only."""
 
     def __init__(self, limit: int) -> None:
-        self.items: deque[Any] = deque()
+        self.items: deque[T] = deque()
         self.limit = limit
         self.overflowed = False
         self._ready = asyncio.Event()
 
-    def put(self, item: Any) -> None:
+    def put(self, item: T) -> None:
         if len(self.items) >= self.limit:
             self.overflowed = True
         else:
             self.items.append(item)
         self._ready.set()
 
-    async def get(self) -> Any:
+    async def get(self) -> T:
         while not self.items:
             if self.overflowed:
                 raise too_slow(None)
@@ -63,17 +64,19 @@ class Inbox:
         return self.items.popleft()
 
 
-def json_into(inbox: Inbox) -> Callable[[str], None]:
+def read_into(inbox: Inbox[T], read: Callable[[str], T | None]) -> Callable[[str], None]:
+    """A broker handler putting each well-formed envelope, as ``read`` makes it, into inbox."""
+
     def handler(message: str) -> None:
-        try:
-            inbox.put(json.loads(message))
-        except ValueError:
-            pass
+        item = read(message)
+        if item is not None:
+            inbox.put(item)
 
     return handler
 
 
-async def load_user(ctx: Context, user_id: int) -> UserRow | None:
-    async with ctx.services.sessionmaker() as session:
+async def user_row(ctx: Context, user_id: int) -> UserRow | None:
+    """One user, read for a stream between events (with a short session)."""
+    async with ctx.services.short_session() as session:
         found = await user_queries.get_users(session, ids=[user_id])
     return found[0] if found else None

@@ -13,8 +13,8 @@ from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 
 from auth.tokens import bearer_token
-from db import users as user_queries
 from resolvers.context import Context
+from resolvers.live.publisher import presence_changed
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ async def accept(ctx: Context) -> None:
     if isinstance(websocket, WebSocket):
         socket.expiry = asyncio.create_task(_close_at(websocket, claims.expires_at))
     if await ctx.services.presence.add(viewer.id, socket.connection_id):
-        await _seen(ctx, viewer.id)
-        await ctx.services.publisher.presence(user_id=viewer.id, online=True)
+        await ctx.services.mark_seen([viewer.id])
+        await ctx.services.publisher.publish(presence_changed(user_id=viewer.id, online=True))
 
 
 async def _close_at(websocket: WebSocket, expires_at: datetime) -> None:
@@ -81,13 +81,9 @@ async def release(ctx: Context) -> None:
         socket.expiry.cancel()
     try:
         if await ctx.services.presence.remove(socket.user_id, socket.connection_id):
-            await _seen(ctx, socket.user_id)
-            await ctx.services.publisher.presence(user_id=socket.user_id, online=False)
+            await ctx.services.mark_seen([socket.user_id])
+            await ctx.services.publisher.publish(
+                presence_changed(user_id=socket.user_id, online=False)
+            )
     except Exception:
         logger.exception("presence update on disconnect failed")
-
-
-async def _seen(ctx: Context, user_id: int) -> None:
-    async with ctx.services.sessionmaker() as session:
-        await user_queries.set_last_seen(session, user_ids=[user_id], at=datetime.now(UTC))
-        await session.commit()

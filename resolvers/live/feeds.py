@@ -15,18 +15,17 @@ the feed's bounded window of recent events.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from itertools import islice
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import conversations
 from resolvers.live.broker import Broker
-from resolvers.live.publisher import conversation_channel
+from resolvers.live.publisher import conversation_channel, read_timeline_seq
 from resolvers.live.snapshots import SharedEvent, load_events
 
 logger = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ class Feed:
         await self._subscription.enter_async_context(
             self._feeds.broker.listen(conversation_channel(self.conversation_id), self.on_message)
         )
-        async with self._feeds.sessionmaker() as session:
+        async with self._feeds.short_session() as session:
             seqs = await conversations.last_seqs(session, conversation_ids=[self.conversation_id])
         self.loaded_through = self._announced = seqs.get(self.conversation_id, 0)
         self._task = asyncio.create_task(self._run(), name=f"feed {self.conversation_id}")
@@ -89,10 +88,11 @@ class Feed:
         await self._subscription.aclose()
 
     def on_message(self, message: str) -> None:
-        try:
-            self.announce(int(json.loads(message)["seq"]))
-        except (ValueError, KeyError, TypeError):
+        seq = read_timeline_seq(message)
+        if seq is None:
             logger.warning("ignoring malformed envelope %r", message)
+        else:
+            self.announce(seq)
 
     async def _run(self) -> None:
         while True:
@@ -109,7 +109,7 @@ class Feed:
 
     async def _load(self) -> None:
         while True:
-            async with self._feeds.sessionmaker() as session:
+            async with self._feeds.short_session() as session:
                 events = await load_events(
                     session,
                     conversation_id=self.conversation_id,
@@ -137,12 +137,12 @@ class Feeds:
     def __init__(
         self,
         broker: Broker,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        short_session: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         *,
         resync_seconds: float = 3.0,
     ) -> None:
         self.broker = broker
-        self.sessionmaker = sessionmaker
+        self.short_session = short_session
         self.resync_seconds = resync_seconds
         self._feeds: dict[int, Feed] = {}
         self._lock = asyncio.Lock()
@@ -204,7 +204,7 @@ class Feeds:
             if not feeds:
                 continue
             try:
-                async with self.sessionmaker() as session:
+                async with self.short_session() as session:
                     seqs = await conversations.last_seqs(session, conversation_ids=list(feeds))
             except Exception:
                 logger.exception("feed resync failed")

@@ -3,63 +3,64 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from db import users as user_queries
-from db.models import EventKind, UserRow
+from db.models import ConversationKind, UserRow
 from resolvers import validation
+from resolvers.access import StreamAccess, readable
 from resolvers.context import Context
-from resolvers.conversations import readable
-from resolvers.live.common import Inbox, go_live, json_into, load_user
-from resolvers.live.publisher import presence_channel, receipts_channel, typing_channel
+from resolvers.live.common import Inbox, go_live, read_into, user_row
+from resolvers.live.publisher import (
+    ReadReceiptSignal,
+    presence_channel,
+    read_receipt_signal,
+    read_typing,
+    receipts_channel,
+    typing_channel,
+    typing_signal,
+)
 from resolvers.live.snapshots import SharedEvent
 from schema.errors import BadUserInput, Forbidden
 
 TYPING_TTL_SECONDS = 5.0
 PRESENCE_RECHECK_SECONDS = 5.0
 
+T = TypeVar("T")
 
-async def set_typing(ctx: Context, *, conversation_id: int, typing: bool) -> bool:
+
+async def set_typing(
+    ctx: Context, *, conversation_id: int, typing: bool, kind: ConversationKind | None = None
+) -> bool:
     viewer = await ctx.require_viewer()
-    access = await readable(ctx, conversation_id)
+    access = await readable(ctx, conversation_id, kind=kind)
     if access.membership is None:  # previewing a public group: as for any write
         raise Forbidden("Join this group before you write to it.")
-    await ctx.services.publisher.typing(
-        conversation_id=conversation_id, user_id=viewer.id, typing=typing
+    await ctx.services.publisher.publish(
+        typing_signal(conversation_id=conversation_id, user_id=viewer.id, typing=typing)
     )
     return True
 
 
-_REMOVED = object()
-
-
 @asynccontextmanager
-async def _until_removed(
-    ctx: Context, conversation_id: int, viewer_id: int, inbox: Inbox, *, member: bool
+async def _until_access_lost(
+    ctx: Context, conversation_id: int, access: StreamAccess, inbox: Inbox[T | Forbidden]
 ) -> AsyncIterator[None]:
-    """Put a marker in the inbox once the timeline says the viewer may no longer read:
-    removed as a member, or, previewing a public group, the group went private.
+    """Put the error ending the stream into the inbox once the timeline says so.
 
     The conversation's feed is shared by the whole process, so this costs no
     more than one more watcher on it.
     """
-    state = {"member": member}
 
     def on_events(events: list[SharedEvent]) -> None:
         for event in events:
-            if event.removes(viewer_id):
-                inbox.put(_REMOVED)
-            elif event.kind == EventKind.MEMBERS_CHANGED:
-                if viewer_id in event.user_ids("added"):
-                    state["member"] = True
-            elif event.kind == EventKind.CONVERSATION_UPDATED and not state["member"]:
-                if not event.conversation.is_public:
-                    inbox.put(_REMOVED)
+            lost = access.lost_by(event)
+            if lost is not None:
+                inbox.put(lost)
 
     async with ctx.services.feeds.follow(conversation_id) as feed:
         feed.watchers.add(on_events)
@@ -69,10 +70,19 @@ async def _until_removed(
             feed.watchers.discard(on_events)
 
 
-def _or_forbidden(item: Any) -> Any:
-    if item is _REMOVED:
-        raise Forbidden("You are no longer a member of this conversation.")
+def _or_end(item: T | Forbidden) -> T:
+    if isinstance(item, Forbidden):
+        raise item
     return item
+
+
+async def _open(
+    ctx: Context, conversation_id: int, kind: ConversationKind | None
+) -> tuple[UserRow, StreamAccess]:
+    viewer = await ctx.require_viewer()
+    access = await readable(ctx, conversation_id, kind=kind)
+    await go_live(ctx)
+    return viewer, StreamAccess(viewer.id, member=access.membership is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +92,11 @@ class Typing:
     typing: bool
 
 
-async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]:
-    viewer = await ctx.require_viewer()
-    member = (await readable(ctx, conversation_id)).membership is not None
-    await go_live(ctx)
-    inbox = Inbox(256)
+async def typing(
+    ctx: Context, *, conversation_id: int, kind: ConversationKind | None = None
+) -> AsyncIterator[Typing]:
+    viewer, access = await _open(ctx, conversation_id, kind)
+    inbox: Inbox[tuple[int, bool] | Forbidden] = Inbox(256)
     loop = asyncio.get_running_loop()
     timers: dict[int, asyncio.TimerHandle] = {}
 
@@ -95,32 +105,28 @@ async def typing(ctx: Context, *, conversation_id: int) -> AsyncIterator[Typing]
             inbox.put((user_id, False))
 
     def on_message(message: str) -> None:
-        try:
-            envelope = json.loads(message)
-            user_id, is_typing = int(envelope["user_id"]), bool(envelope["typing"])
-        except (ValueError, KeyError, TypeError):
+        signal = read_typing(message)
+        if signal is None or signal.user_id == viewer.id:
             return
-        if user_id == viewer.id:
-            return
-        timer = timers.pop(user_id, None)
+        timer = timers.pop(signal.user_id, None)
         if timer is not None:
             timer.cancel()
-        if is_typing:
+        if signal.typing:
             # Typing stops by itself when no refresh comes within the TTL.
-            timers[user_id] = loop.call_later(TYPING_TTL_SECONDS, stopped, user_id)
+            timers[signal.user_id] = loop.call_later(TYPING_TTL_SECONDS, stopped, signal.user_id)
             if timer is None:
-                inbox.put((user_id, True))
+                inbox.put((signal.user_id, True))
         elif timer is not None:
-            inbox.put((user_id, False))
+            inbox.put((signal.user_id, False))
 
     try:
         async with (
             ctx.services.broker.listen(typing_channel(conversation_id), on_message),
-            _until_removed(ctx, conversation_id, viewer.id, inbox, member=member),
+            _until_access_lost(ctx, conversation_id, access, inbox),
         ):
             while True:
-                user_id, is_typing = _or_forbidden(await inbox.get())
-                user = await load_user(ctx, user_id)
+                user_id, is_typing = _or_end(await inbox.get())
+                user = await user_row(ctx, user_id)
                 if user is not None:
                     yield Typing(conversation_id=conversation_id, user=user, typing=is_typing)
     finally:
@@ -136,27 +142,29 @@ class Receipt:
     at: datetime
 
 
-async def read_receipts(ctx: Context, *, conversation_id: int) -> AsyncIterator[Receipt]:
-    viewer = await ctx.require_viewer()
-    member = (await readable(ctx, conversation_id)).membership is not None
-    await go_live(ctx)
-    inbox = Inbox(1000)
+async def read_receipts(
+    ctx: Context, *, conversation_id: int, kind: ConversationKind | None = None
+) -> AsyncIterator[Receipt]:
+    viewer, access = await _open(ctx, conversation_id, kind)
+    inbox: Inbox[ReadReceiptSignal | Forbidden] = Inbox(1000)
     async with (
-        ctx.services.broker.listen(receipts_channel(conversation_id), json_into(inbox)),
-        _until_removed(ctx, conversation_id, viewer.id, inbox, member=member),
+        ctx.services.broker.listen(
+            receipts_channel(conversation_id), read_into(inbox, read_receipt_signal)
+        ),
+        _until_access_lost(ctx, conversation_id, access, inbox),
     ):
         while True:
-            envelope = _or_forbidden(await inbox.get())
-            try:
-                user_id = int(envelope["user_id"])
-                seq, at = int(envelope["last_read_seq"]), datetime.fromisoformat(envelope["at"])
-            except (ValueError, KeyError, TypeError):
+            signal = _or_end(await inbox.get())
+            if signal.user_id == viewer.id:
                 continue
-            if user_id == viewer.id:
-                continue
-            user = await load_user(ctx, user_id)
+            user = await user_row(ctx, signal.user_id)
             if user is not None:
-                yield Receipt(conversation_id=conversation_id, user=user, last_read_seq=seq, at=at)
+                yield Receipt(
+                    conversation_id=conversation_id,
+                    user=user,
+                    last_read_seq=signal.last_read_seq,
+                    at=signal.at,
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +198,7 @@ async def presence(ctx: Context, *, user_ids: list[int]) -> AsyncIterator[Presen
             moved = [u for u in wanted if known.get(u) != states.get(u, False)]
             known.update({u: states.get(u, False) for u in wanted})
             if moved:
-                async with ctx.services.sessionmaker() as session:
+                async with ctx.services.short_session() as session:
                     rows = {u.id: u for u in await user_queries.get_users(session, ids=moved)}
                 for user_id in moved:
                     if user_id in rows:

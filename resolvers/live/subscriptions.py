@@ -10,26 +10,21 @@ for the next.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from db import conversations as conversation_queries
 from db import messages as message_queries
-from db.models import ConversationRow, EventKind, MembershipRow, UserRow
+from db.models import ConversationKind, ConversationRow, EventKind, MembershipRow, UserRow
+from resolvers.access import StreamAccess, readable
 from resolvers.context import Context
-from resolvers.conversations import readable
-from resolvers.live.common import Inbox, go_live, json_into, too_slow
+from resolvers.live.common import Inbox, go_live, read_into, too_slow
 from resolvers.live.feeds import Feed
-from resolvers.live.publisher import (
-    user_channel,
-)
+from resolvers.live.publisher import Notice, UserNotice, read_user_notice, user_channel
 from resolvers.live.snapshots import SharedEvent, load_events
-from resolvers.members import JOINED, LEFT
-from resolvers.messages import READ_MARKER_MOVED
-from schema.errors import BadUserInput, Forbidden
+from schema.errors import BadUserInput
 
 REPLAY_PAGE = 100
 VIEWER_BUFFER = 1000
@@ -52,14 +47,18 @@ def _prime(ctx: Context, event: SharedEvent, viewer_id: int) -> None:
 
 
 async def conversation_events(
-    ctx: Context, *, conversation_id: int, after_seq: int | None
+    ctx: Context,
+    *,
+    conversation_id: int,
+    after_seq: int | None,
+    kind: ConversationKind | None = None,
 ) -> AsyncIterator[SharedEvent]:
     viewer = await ctx.require_viewer()
-    access = await readable(ctx, conversation_id)
+    access = await readable(ctx, conversation_id, kind=kind)
     last_seq = access.conversation.last_seq
     if after_seq is not None and not 0 <= after_seq <= last_seq:
         raise BadUserInput(f"afterSeq must be between 0 and {last_seq}.", field="afterSeq")
-    member = access.membership is not None
+    stream_access = StreamAccess(viewer.id, member=access.membership is not None)
     await go_live(ctx)
     async with ctx.services.feeds.follow(conversation_id) as feed:
         cursor = last_seq if after_seq is None else after_seq
@@ -78,34 +77,29 @@ async def conversation_events(
                 _prime(ctx, event, viewer.id)
                 yield event
                 cursor = event.seq
-                member = await _still_allowed(ctx, event, viewer.id, member)
+                lost = stream_access.lost_by(event)
+                if lost is not None:
+                    # A replay passes old removals too: only a removal that
+                    # still stands ends the stream (the viewer may have been
+                    # added back since).
+                    if not await _is_member(ctx, conversation_id, viewer.id):
+                        raise lost
+                    stream_access.rejoined()
 
 
 async def _replay(ctx: Context, conversation_id: int, cursor: int) -> list[SharedEvent]:
-    async with ctx.services.sessionmaker() as session:
+    async with ctx.services.short_session() as session:
         return await load_events(
             session, conversation_id=conversation_id, after_seq=cursor, limit=REPLAY_PAGE
         )
 
 
-async def _still_allowed(ctx: Context, event: SharedEvent, viewer_id: int, member: bool) -> bool:
-    """Whether the viewer is (still) a member; FORBIDDEN when it may no longer read."""
-    if event.removes(viewer_id):
-        # A replay passes old removals too: only a removal that still
-        # stands ends the stream (the viewer may have been added back).
-        async with ctx.services.sessionmaker() as session:
-            membership = await conversation_queries.get_membership(
-                session, conversation_id=event.conversation_id, user_id=viewer_id
-            )
-        if membership is None:
-            raise Forbidden("You are no longer a member of this conversation.")
-        return True
-    if event.kind == EventKind.MEMBERS_CHANGED and viewer_id in event.user_ids("added"):
-        return True
-    if event.kind == EventKind.CONVERSATION_UPDATED and not member:
-        if not event.conversation.is_public:
-            raise Forbidden("This group is no longer public.")
-    return member
+async def _is_member(ctx: Context, conversation_id: int, user_id: int) -> bool:
+    async with ctx.services.short_session() as session:
+        membership = await conversation_queries.get_membership(
+            session, conversation_id=conversation_id, user_id=user_id
+        )
+    return membership is not None
 
 
 # ------------------------------------------------------------------ viewer
@@ -136,16 +130,20 @@ ViewerItem = SharedEvent | Joined | Left | ReadMarker
 
 async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
     viewer = await ctx.require_viewer()
-    inbox = Inbox(VIEWER_BUFFER)
+    inbox: Inbox[SharedEvent | UserNotice] = Inbox(VIEWER_BUFFER)
+    # Per followed conversation: its feed subscription, and whether the
+    # viewer may still read it (decided by the timeline, as for every stream).
+    followed: dict[int, tuple[AsyncExitStack, StreamAccess]] = {}
 
     def on_feed(events: list[SharedEvent]) -> None:
         for event in events:
+            entry = followed.get(event.conversation_id)
+            if entry is None:
+                continue
             # The timeline says when the viewer is removed, even if the
             # broker loses the notice on the viewer's own channel.
-            if event.kind == EventKind.MESSAGE_ADDED or event.removes(viewer.id):
+            if event.kind == EventKind.MESSAGE_ADDED or entry[1].lost_by(event) is not None:
                 inbox.put(event)
-
-    followed: dict[int, AsyncExitStack] = {}
 
     async def follow(conversation_id: int) -> int | None:
         """Follow the conversation; the seq from which its feed reports (None if followed)."""
@@ -155,18 +153,20 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
         feed: Feed = await stack.enter_async_context(ctx.services.feeds.follow(conversation_id))
         feed.watchers.add(on_feed)
         stack.callback(feed.watchers.discard, on_feed)
-        followed[conversation_id] = stack
+        followed[conversation_id] = (stack, StreamAccess(viewer.id, member=True))
         return feed.loaded_through
 
     async def unfollow(conversation_id: int) -> bool:
-        stack = followed.pop(conversation_id, None)
-        if stack is not None:
-            await stack.aclose()
-        return stack is not None
+        entry = followed.pop(conversation_id, None)
+        if entry is not None:
+            await entry[0].aclose()
+        return entry is not None
 
     try:
         # Listen first, then read the list: a join in between is not missed.
-        async with ctx.services.broker.listen(user_channel(viewer.id), json_into(inbox)):
+        async with ctx.services.broker.listen(
+            user_channel(viewer.id), read_into(inbox, read_user_notice)
+        ):
             async with ctx.db.read() as session:
                 conversation_ids = await conversation_queries.conversation_ids_of_user(
                     session, user_id=viewer.id
@@ -177,14 +177,14 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
             while True:
                 item = await inbox.get()
                 if isinstance(item, SharedEvent):
-                    if item.kind == EventKind.MEMBERS_CHANGED:  # the viewer was removed
+                    if item.kind != EventKind.MESSAGE_ADDED:  # the viewer lost access
                         if await unfollow(item.conversation_id):
                             yield Left(conversation=item.conversation, at=item.at)
                     elif item.conversation_id in followed:  # not queued before a removal
                         _prime(ctx, item, viewer.id)
                         yield item
                 else:
-                    for converted in await _viewer_envelope(ctx, viewer, item, follow, unfollow):
+                    for converted in await _on_notice(ctx, viewer, item, follow, unfollow):
                         if isinstance(converted, SharedEvent):
                             _prime(ctx, converted, viewer.id)
                         yield converted
@@ -193,18 +193,18 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
             await unfollow(conversation_id)
 
 
-async def _viewer_envelope(
+async def _on_notice(
     ctx: Context,
     viewer: UserRow,
-    envelope: dict[str, Any],
-    follow: Callable[[int], Any],
-    unfollow: Callable[[int], Any],
+    notice: UserNotice,
+    follow: Callable[[int], Awaitable[int | None]],
+    unfollow: Callable[[int], Awaitable[bool]],
 ) -> list[ViewerItem]:
-    kind, conversation_id = envelope.get("kind"), int(envelope.get("conversation_id", 0))
+    kind, conversation_id = notice.notice, notice.conversation_id
     now = datetime.now(UTC)
     # The session is closed before following a feed, which opens its own:
     # on SQLite there is one connection, and holding it there would deadlock.
-    async with ctx.services.sessionmaker() as session:
+    async with ctx.services.short_session() as session:
         membership = await conversation_queries.get_membership(
             session, conversation_id=conversation_id, user_id=viewer.id
         )
@@ -213,20 +213,20 @@ async def _viewer_envelope(
             await message_queries.unread_counts(
                 session, user_id=viewer.id, conversation_ids=[conversation_id]
             )
-            if kind == READ_MARKER_MOVED and membership is not None
+            if kind == Notice.READ_MARKER_MOVED and membership is not None
             else {}
         )
     if not found:
         return []
     conversation = found[0]
-    if kind == JOINED and membership is not None:
+    if kind == Notice.CONVERSATION_JOINED and membership is not None:
         reports_from = await follow(conversation_id)
         joined: list[ViewerItem] = [Joined(conversation=conversation, at=now)]
         if reports_from is None:
             return joined
         # Messages sent between the join and this notice reaching us came
         # before the feed was followed: read them, then the feed goes on.
-        async with ctx.services.sessionmaker() as session:
+        async with ctx.services.short_session() as session:
             missed = await load_events(
                 session,
                 conversation_id=conversation_id,
@@ -238,9 +238,9 @@ async def _viewer_envelope(
             for event in missed
             if event.kind == EventKind.MESSAGE_ADDED and event.seq <= reports_from
         ]
-    if kind == LEFT and membership is None and await unfollow(conversation_id):
+    if kind == Notice.CONVERSATION_LEFT and membership is None and await unfollow(conversation_id):
         return [Left(conversation=conversation, at=now)]
-    if kind == READ_MARKER_MOVED and membership is not None:
+    if kind == Notice.READ_MARKER_MOVED and membership is not None:
         return [
             ReadMarker(
                 conversation=conversation,
@@ -250,6 +250,3 @@ async def _viewer_envelope(
             )
         ]
     return []
-
-
-# ------------------------------------------------------- ephemeral signals
