@@ -52,23 +52,24 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(
     group, start = created["id"], created["lastSeq"]
 
     async def burst(sender: User, index: int) -> list[int]:
+        """40 sends, 4 in flight at a time; each send's seq, in the order they were sent."""
+        acknowledged: list[int] = []
         async with httpx.AsyncClient(base_url=server_url, timeout=60) as http:
             client = Client(server_url, sender.token)
             client.http = http
-            results = await asyncio.gather(
-                *(
-                    client(SEND, input={"conversationId": group, "body": f"{index}:{n}"})
-                    for n in range(40)
+            for start_n in range(0, 40, 4):
+                results = await asyncio.gather(
+                    *(
+                        client(SEND, input={"conversationId": group, "body": f"{index}:{n}"})
+                        for n in range(start_n, start_n + 4)
+                    )
                 )
-            )
-        return [r["sendMessage"]["seq"] for r in results]
+                acknowledged += [r["sendMessage"]["seq"] for r in results]
+        return acknowledged
 
     # when all of them send 40 messages at once
-    seqs = [
-        seq
-        for batch in await asyncio.gather(*(burst(s, i) for i, s in enumerate(senders)))
-        for seq in batch
-    ]
+    batches = await asyncio.gather(*(burst(s, i) for i, s in enumerate(senders)))
+    seqs = [seq for batch in batches for seq in batch]
 
     # then every acknowledged send has its own seq, and together they fill the range
     assert len(seqs) == len(set(seqs)) == 200
@@ -77,8 +78,15 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(
     assert last_seq == start + 200
     texts = [m for m in messages if m["kind"] == "TEXT"]
     assert [m["seq"] for m in texts] == sorted(seqs)
-    # each sender's messages are stored in the order that sender's requests were acknowledged
     assert len({m["body"] for m in texts}) == 200
+    # and each acknowledged seq holds the very message that was acknowledged with it
+    by_seq = {m["seq"]: m["body"] for m in texts}
+    for index, batch in enumerate(batches):
+        assert [by_seq[seq] for seq in batch] == [f"{index}:{n}" for n in range(40)]
+        # and what a sender sent after an acknowledgement comes after it
+        groups = [batch[g : g + 4] for g in range(0, 40, 4)]
+        for earlier, later in zip(groups, groups[1:], strict=False):
+            assert max(earlier) < min(later)
 
 
 async def test_concurrent_retries_with_one_client_message_id_store_one_message(

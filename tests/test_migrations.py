@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import db.models  # noqa: F401  (registers the tables)
-from db.migrate import upgrade
+from db.migrate import head_revision, upgrade
 from tests.backends import create_pg_database, drop_pg_database
+from tests.server import ROOT
 
 
 def _differences(url: str) -> list[object]:
@@ -33,13 +38,43 @@ def _differences(url: str) -> list[object]:
     return asyncio.run(compare())
 
 
+def _snapshot(url: str) -> dict[str, object]:
+    """The database's revision and every table's columns, indexes and constraints."""
+
+    def read(sync: Connection) -> dict[str, object]:
+        found = inspect(sync)
+        tables: dict[str, object] = {
+            table: (
+                [(c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(table)],
+                sorted(str(sorted(i.items())) for i in found.get_indexes(table)),
+                sorted(str(sorted(u.items())) for u in found.get_unique_constraints(table)),
+                sorted(str(sorted(f.items())) for f in found.get_foreign_keys(table)),
+            )
+            for table in sorted(found.get_table_names())
+        }
+        return {"revision": MigrationContext.configure(sync).get_current_revision(), **tables}
+
+    async def take() -> dict[str, object]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(read)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(take())
+
+
 def _check(url: str) -> None:
     # given a database migrated from nothing
     upgrade(url)
     # then the models and the migrated schema agree
     assert _differences(url) == [], "models changed: add a migration (see README)"
-    # and migrating again is a no-op
+    migrated = _snapshot(url)
+    assert migrated["revision"] == head_revision()
+    # and migrating again changes nothing
     upgrade(url)
+    assert _snapshot(url) == migrated
 
 
 def test_sqlite_migrations_match_models(tmp_path: Path) -> None:
@@ -53,3 +88,47 @@ def test_postgres_migrations_match_models() -> None:
         _check(url)
     finally:
         drop_pg_database(url)
+
+
+def _serve_unmigrated(database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": "false",
+        "PORT": "0",
+    }
+    return subprocess.run(
+        [sys.executable, "main.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _assert_refused(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "refusing to start" in lines[0]
+    assert "none (never migrated)" in lines[0]
+    assert str(head_revision()) in lines[0]
+    assert "python main.py migrate" in lines[0]
+
+
+def test_a_never_migrated_sqlite_database_is_refused_without_auto_migrate(tmp_path: Path) -> None:
+    # given an empty database file and AUTO_MIGRATE=false
+    # when the server starts
+    result = _serve_unmigrated(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tmp_path)
+    # then it refuses in one line naming both revisions and the command to run
+    _assert_refused(result)
+
+
+@pytest.mark.postgres
+def test_a_never_migrated_postgres_database_is_refused(tmp_path: Path) -> None:
+    # given a new PostgreSQL database nobody migrated (AUTO_MIGRATE is off there by default)
+    url = create_pg_database()
+    try:
+        # when the server starts
+        result = _serve_unmigrated(url, tmp_path)
+    finally:
+        drop_pg_database(url)
+    # then it refuses to serve
+    _assert_refused(result)
