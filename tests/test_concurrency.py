@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import httpx
 import pytest
@@ -85,7 +86,7 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(
         assert [by_seq[seq] for seq in batch] == [f"{index}:{n}" for n in range(40)]
         # and what a sender sent after an acknowledgement comes after it
         groups = [batch[g : g + 4] for g in range(0, 40, 4)]
-        for earlier, later in zip(groups, groups[1:], strict=False):
+        for earlier, later in itertools.pairwise(groups):
             assert max(earlier) < min(later)
 
 
