@@ -36,10 +36,16 @@ def conversation_global_id(kind: str, key: int) -> str:
 
 
 def decode_global_id(global_id: str) -> tuple[str, int]:
-    """The (type name, database key) of a global id; BAD_USER_INPUT when it is not one."""
+    """The (type name, database key) of a global id; BAD_USER_INPUT when it is not one.
+
+    Only the canonical spelling is an id: padding, leading zeros or other
+    digits would give one object many ids, and ``node(id).id != id``.
+    """
     try:
         type_name, _, key = _unb64(global_id).partition(":")
         if not type_name or not key.isdigit() or int(key) >= MAX_KEY:
+            raise ValueError(global_id)
+        if encode_global_id(type_name, int(key)) != global_id:
             raise ValueError(global_id)
         return type_name, int(key)
     except (ValueError, UnicodeDecodeError, binascii.Error):
