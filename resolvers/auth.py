@@ -160,7 +160,12 @@ async def _rotate(
     )
 
 
-async def login_with_oidc(ctx: Context, *, provider: str, id_token: str) -> SignedIn:
+async def login_with_oidc(
+    ctx: Context,  # noqa: ARG001 (a stub until OpenID Connect providers can be configured)
+    *,
+    provider: str,
+    id_token: str,  # noqa: ARG001 (likewise)
+) -> SignedIn:
     # OpenID Connect providers are configured by a later change; until one is,
     # every provider name is unknown, and saying so is the honest answer.
     raise BadUserInput(

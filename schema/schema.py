@@ -18,7 +18,9 @@ from schema.types import DirectConversation, Group
 
 class ParleySchema(strawberry.Schema):
     def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+        self,
+        errors: list[GraphQLError],  # noqa: ARG002 (Strawberry's signature)
+        execution_context: ExecutionContext | None = None,  # noqa: ARG002 (likewise)
     ) -> None:
         # ErrorCodes logs what is unexpected (with the request id); domain and
         # validation errors are the client's business, not the server log's.

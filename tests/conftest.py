@@ -38,7 +38,7 @@ def new_user(client: Client) -> Callable[..., Awaitable[User]]:
     return make
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     from tests.backends import on_postgres
 
     if on_postgres():

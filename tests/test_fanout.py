@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from resolvers.context import Context
 from resolvers.live.broker import Broker
+from resolvers.live.feeds import Feed
+from resolvers.live.publisher import Publisher
 from schema.ids import decode_global_id
 from schema.schema import schema
 from tests.client import User, sign_up
@@ -73,11 +76,15 @@ async def _cost_of_one_event(app: InProcess, listeners: int) -> int:
         for user, event in zip(others, ready, strict=True)
     ]
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 10)
-    feeds, key = app.services.feeds._feeds, decode_global_id(group)[1]
-    await _until(lambda: key in feeds and feeds[key].listeners == listeners)  # all following
+    feeds, key = app.services.feeds, decode_global_id(group)[1]
+
+    def feed() -> Feed | None:
+        return feeds.followed().get(key)
+
+    await _until(lambda: (f := feed()) is not None and f.listeners == listeners)  # all following
     # warm up: every listener takes one event first, so all are live and idle
     await owner.client(SEND, input={"conversationId": group, "body": "warm-up"})
-    await _until(lambda: feeds[key].loaded_through > start)
+    await _until(lambda: (f := feed()) is not None and f.loaded_through > start)
     await asyncio.sleep(0.2)
     app.counter.statements.clear()
     await owner.client(SEND, input={"conversationId": group, "body": "counted"})
@@ -125,7 +132,8 @@ async def test_dropped_and_reordered_announcements_leave_no_gap(tmp_path: Path) 
     async with in_process(tmp_path, **QUIET) as app:
         owner, (bob,), group, start = await _group(app, 1)
         chaos = Chaos(app.services.broker)
-        app.services.publisher._broker = chaos
+        # Requests from now on publish through the chaotic broker.
+        app.app.state.services = replace(app.services, publisher=Publisher(chaos))
         started = asyncio.Event()
         listening = asyncio.create_task(receive(app, bob, group, start, 31, started))
         await started.wait()

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from broadcaster import Event
-from broadcaster._backends.base import BroadcastBackend
+from broadcaster import Broadcast, BroadcastBackend, Event
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +29,15 @@ Reconnected = Callable[[], None]
 NOTIFY_LIMIT = 7999  # PostgreSQL's NOTIFY payload must be shorter than 8000 bytes
 
 
-def create_backend(url: str, *, on_reconnect: Reconnected) -> BroadcastBackend:
+def create_broadcast(url: str, *, on_reconnect: Reconnected) -> Broadcast:
+    """broadcaster's Broadcast for the URL, with our backend where its own falls short."""
     scheme = urlparse(url).scheme
     if scheme in ("redis", "rediss"):
-        return ReconnectingRedisBackend(url, on_reconnect=on_reconnect)
+        return Broadcast(backend=ReconnectingRedisBackend(url, on_reconnect=on_reconnect))
     if scheme in ("postgres", "postgresql"):
-        return ReconnectingPostgresBackend(url, on_reconnect=on_reconnect)
+        return Broadcast(backend=ReconnectingPostgresBackend(url, on_reconnect=on_reconnect))
     if scheme == "memory":
-        from broadcaster._backends.memory import MemoryBackend
-
-        return MemoryBackend(url)
+        return Broadcast(url)  # one process: nothing to lose or reconnect
     raise ValueError(f"BROADCAST_URL: unsupported scheme {scheme!r} (memory, redis, postgres)")
 
 

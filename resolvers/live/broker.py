@@ -17,9 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from broadcaster import Broadcast
-
-from resolvers.live.backends import create_backend
+from resolvers.live.backends import create_broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ class _Channel:
 class Broker:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._broadcast = Broadcast(backend=create_backend(url, on_reconnect=self._reconnected))
+        self._broadcast = create_broadcast(url, on_reconnect=self._reconnected)
         self._channels: dict[str, _Channel] = {}
         self._lock = asyncio.Lock()
         self._reconnect_handlers: set[Callable[[], None]] = set()

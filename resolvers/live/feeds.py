@@ -192,6 +192,10 @@ class Feeds:
                     del self._feeds[conversation_id]
                     await feed.stop()
 
+    def followed(self) -> dict[int, Feed]:
+        """The feeds this process keeps now, by conversation id."""
+        return dict(self._feeds)
+
     def _catch_up_all(self) -> None:
         for feed in list(self._feeds.values()):
             feed.catch_up()
