@@ -153,13 +153,11 @@ async def get_memberships_of_user(
 
 
 async def get_membership(
-    session: AsyncSession, *, conversation_id: int, user_id: int, for_update: bool = False
+    session: AsyncSession, *, conversation_id: int, user_id: int
 ) -> MembershipRow | None:
     query = select(MembershipRow).where(
         col(MembershipRow.conversation_id) == conversation_id, col(MembershipRow.user_id) == user_id
     )
-    if for_update:
-        query = query.with_for_update()
     result = await session.execute(query)
     return result.scalar_one_or_none()
 

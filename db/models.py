@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class ConversationKind(enum.StrEnum):

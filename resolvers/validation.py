@@ -128,11 +128,5 @@ def plausible_username(value: str) -> bool:
     return 0 < len(value) <= 64 and not any(_is_control(ch) for ch in value)
 
 
-def id_list(values: list[str], *, field: str) -> list[str]:
-    if len(values) > MAX_IDS:
-        raise BadUserInput(f"{field} takes at most {MAX_IDS} ids at once.", field=field)
-    return list(dict.fromkeys(values))
-
-
 def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cs") or ch in ("\u2028", "\u2029")

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from db.models import Role
-from resolvers import auth, direct, groups, members, messages, users
+from resolvers import auth, direct, groups, members, messages, users, validation
 from resolvers.auth import SignedIn
 from resolvers.live import signals
 from schema.errors import BadUserInput
@@ -57,8 +57,8 @@ class AuthPayload:
 
 
 def _user_ids(ids: list[strawberry.ID], *, field: str) -> list[int]:
-    if len(ids) > 100:
-        raise BadUserInput("At most 100 users at once.", field=field)
+    if len(ids) > validation.MAX_IDS:
+        raise BadUserInput(f"At most {validation.MAX_IDS} users at once.", field=field)
     return [decode_id_of(i, "User") for i in ids]
 
 

@@ -10,15 +10,13 @@ from typing import Generic, TypeVar
 from db import users as user_queries
 from db.models import UserRow
 from resolvers.context import Context
-from schema.errors import ParleyError
+from schema.errors import RateLimited
 
 T = TypeVar("T")
 
 
-class TooSlow(ParleyError):
+class TooSlow(RateLimited):
     """The listener fell further behind than the server keeps for it."""
-
-    code = "RATE_LIMITED"
 
 
 def too_slow(cursor: int | None) -> TooSlow:

@@ -39,10 +39,6 @@ class SharedEvent:
     def message(self) -> MessageRow | None:
         return self.messages.get(self.message_id) if self.message_id is not None else None
 
-    def removes(self, user_id: int) -> bool:
-        """Whether this event took the user out of the conversation."""
-        return self.kind == EventKind.MEMBERS_CHANGED and user_id in self.user_ids("removed")
-
     def user_ids(self, key: str) -> list[int]:
         return [int(i) for i in self.payload.get(key, [])]
 
