@@ -44,6 +44,12 @@ def password(value: str, *, for_username: str) -> str:
     return value
 
 
+def text_length(value: str) -> int:
+    """Length in UTF-16 code units: what String.length says in JavaScript (and Java,
+    Kotlin, C#, Dart), so a client's counter and the server's limits agree."""
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def single_line(value: str, *, field: str, max_length: int, min_length: int = 1) -> str:
     """A name or title: one line of visible text that cannot reorder what is around it.
 
@@ -60,11 +66,12 @@ def single_line(value: str, *, field: str, max_length: int, min_length: int = 1)
             field=field,
         )
     wrong_length = BadUserInput(
-        f"{field} must be {min_length} to {max_length} characters after trimming.",
+        f"{field} must be {min_length} to {max_length} characters (UTF-16 code units)"
+        " after trimming.",
         field=field,
     )
     stripped = value.strip()
-    if len(stripped) > 2 * max_length:  # a bound on invisible padding, too
+    if text_length(stripped) > 2 * max_length:  # a bound on invisible padding, too
         raise wrong_length
     if any(_is_control(ch) for ch in stripped):  # refused, even where trimming would drop it
         raise BadUserInput(f"{field} must not contain control characters.", field=field)
@@ -72,7 +79,7 @@ def single_line(value: str, *, field: str, max_length: int, min_length: int = 1)
     text = "".join(clusters)
     if min_length > 0 and not text:
         raise BadUserInput(f"{field} must have a visible character.", field=field)
-    if not min_length <= len(text) <= max_length:
+    if not min_length <= text_length(text) <= max_length:
         raise wrong_length
     hidden = next((c for c in clusters if _is_blank(c) and not c.isspace()), None)
     if hidden is not None:
@@ -86,9 +93,9 @@ def multi_line(value: str, *, field: str, max_length: int, min_length: int = 1) 
     """Free text (a description) without the white space around it; "" when nothing
     in it is visible. Newlines, tabs and bidi controls are allowed, as in messages."""
     text = value.strip() if _has_visible(value) else ""
-    if len(text) < min_length or len(value) > max_length:
+    if text_length(text) < min_length or text_length(value) > max_length:
         raise BadUserInput(
-            f"{field} must be {min_length} to {max_length} characters"
+            f"{field} must be {min_length} to {max_length} characters (UTF-16 code units)"
             " and not only white space or invisible characters.",
             field=field,
         )
@@ -102,10 +109,13 @@ def multi_line(value: str, *, field: str, max_length: int, min_length: int = 1) 
 
 def message_body(value: str) -> str:
     # Stored and returned exactly as sent, but it must show something: white space
-    # and invisible characters alone are empty. The limit applies to the text
-    # between them, so padding never makes a message too long.
-    too_long = f"Messages are at most {MAX_BODY} characters."
-    if len(value) > MAX_BODY * 2:  # a bound on the padding around the text, too
+    # and invisible characters alone are empty. The limit counts UTF-16 code units
+    # of the text between them, so padding never makes a message too long.
+    too_long = (
+        f"Messages are at most {MAX_BODY} characters, counted in UTF-16 code units"
+        " (as String.length in JavaScript)."
+    )
+    if text_length(value) > MAX_BODY * 2:  # a bound on the padding around the text, too
         raise BadUserInput(too_long, field="body")
     visible = _trimmed(value)
     if not visible:
@@ -114,7 +124,7 @@ def message_body(value: str) -> str:
             " alone are empty).",
             field="body",
         )
-    if len(visible) > MAX_BODY:
+    if text_length(visible) > MAX_BODY:
         raise BadUserInput(too_long, field="body")
     if any(_is_control(ch) and ch not in "\n\t" for ch in value):
         raise BadUserInput(

@@ -130,6 +130,23 @@ async def test_a_body_needs_a_visible_character_and_keeps_its_joiners(new_user: 
     assert edited["editMessage"] == {"body": "\u2068first\u2069"}
 
 
+async def test_body_length_counts_utf16_code_units_of_the_visible_text(
+    new_user: NewUser,
+) -> None:
+    # given: 😀 is one code point and two UTF-16 code units (its length in JavaScript)
+    ann = await new_user()
+    group = (await create_group(ann))["id"]
+    longest = "😀" * 2000
+    # when / then: 4000 code units, and invisible padding that does not count
+    for body in [longest, "\u200b" + "x" * 4000 + "\ufeff\n"]:
+        sent = await ann.client(SEND, input={"conversationId": group, "body": body})
+        assert sent["sendMessage"]["body"] == body
+    # when / then: 4001 code units (2001 code points) are too many
+    error = await ann.client.error(SEND, input={"conversationId": group, "body": longest + "!"})
+    assert_bad_input(error, "body", "4001 code units")
+    assert "UTF-16" in error.errors[0]["message"]
+
+
 async def test_display_names_refuse_bidi_controls(client: Client, new_user: NewUser) -> None:
     # given
     ann = await new_user("Ann")
