@@ -12,6 +12,7 @@ from schema.errors import BadUserInput
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 MAX_BODY = 4000
+MAX_REACTION = 32
 MAX_PAGE = 100
 MAX_IDS = 100
 
@@ -25,6 +26,14 @@ _BLANK = regex.compile(f"[{_INVISIBLE}]*")
 _GRAPHEME = regex.compile(r"\X")
 # Embeddings, overrides, isolates, and the marks LRM, RLM and ALM.
 _BIDI_CONTROL = regex.compile(r"\p{Bidi_Control}")
+_PRESENTATION_SELECTOR = regex.compile("[\ufe0e\ufe0f]")
+# Where a fully-qualified emoji (UTS #51) has U+FE0F: after an emoji that is text
+# by default, unless a skin-tone modifier follows; and in a keycap.
+_WANTS_EMOJI_SELECTOR = regex.compile(
+    r"[\p{Extended_Pictographic}&&\p{Emoji}&&\P{Emoji_Presentation}](?!\p{Emoji_Modifier})"
+    r"|[#*0-9](?=\u20E3)",
+    regex.V1,
+)
 
 
 def username(value: str) -> str:
@@ -150,13 +159,37 @@ def url(value: str, *, field: str) -> str:
 
 
 def emoji(value: str) -> str:
-    text = value.strip()
-    if not 1 <= len(text) <= 32 or any(ch.isspace() or _is_control(ch) for ch in text):
+    """A reaction key, in its one spelling (see reaction_key), trimmed; bidi controls
+    and invisible characters inside are refused, as in names."""
+    stripped = value.strip()
+    clusters = (
+        _trim(_GRAPHEME.findall(reaction_key(stripped)))
+        if text_length(stripped) <= 4 * MAX_REACTION
+        and _BIDI_CONTROL.search(stripped) is None
+        and not any(_is_control(ch) for ch in stripped)
+        else []
+    )
+    text = "".join(clusters)
+    if (
+        not 1 <= text_length(text) <= MAX_REACTION
+        or any(ch.isspace() for ch in text)
+        or any(_is_blank(c) for c in clusters)
+    ):
         raise BadUserInput(
-            "A reaction is one emoji or short code (1 to 32 characters, no spaces).",
+            f"A reaction is one emoji or short code (1 to {MAX_REACTION} characters,"
+            " no spaces or invisible characters).",
             field="emoji",
         )
     return text
+
+
+def reaction_key(value: str) -> str:
+    """One spelling for what looks the same, so that it counts the same: NFC, and
+    emoji fully qualified (UTS #51) as emoji keyboards send them, with U+FE0F after
+    an emoji that is text by default and none after one that is emoji already.
+    U+FE0E (text presentation) is dropped: a reaction is shown as an emoji."""
+    text = _PRESENTATION_SELECTOR.sub("", unicodedata.normalize("NFC", value))
+    return _WANTS_EMOJI_SELECTOR.sub(lambda m: m[0] + "\ufe0f", text)
 
 
 def client_message_id(value: str | None) -> str | None:

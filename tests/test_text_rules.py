@@ -264,3 +264,76 @@ async def test_system_messages_show_no_reordered_or_invisible_names(new_user: Ne
     # then: the SYSTEM message names the joiner visibly and in order
     system = [body for kind, body in await bodies(owner, group["id"]) if kind == "SYSTEM"]
     assert system[-1] == "Mallory joined"
+
+
+async def test_variant_emoji_are_one_reaction(new_user: NewUser) -> None:
+    # given
+    ann, bob = await new_user(), await new_user()
+    group = (await create_group(ann))["id"]
+    await ann.client(
+        "mutation($id: ID!, $u: [ID!]!) { addMembers(conversationId: $id, userIds: $u) { id } }",
+        id=group,
+        u=[bob.id],
+    )
+    sent = await ann.client(SEND, input={"conversationId": group, "body": "vote"})
+    message = sent["sendMessage"]["id"]
+    # when: the same emoji, with and without the emoji variation selector
+    await ann.client(ADD_REACTION, id=message, emoji="👍")
+    added = await bob.client(ADD_REACTION, id=message, emoji="👍\ufe0f")
+    # then
+    assert added["addReaction"]["reactions"] == [
+        {"emoji": "👍", "count": 2, "viewerHasReacted": True}
+    ]
+    # when: each removes it in the other spelling
+    removed = await ann.client(REMOVE_REACTION, id=message, emoji="👍\ufe0f")
+    # then
+    assert removed["removeReaction"]["reactions"] == [
+        {"emoji": "👍", "count": 1, "viewerHasReacted": False}
+    ]
+    assert (await bob.client(REMOVE_REACTION, id=message, emoji="👍"))["removeReaction"] == {
+        "reactions": []
+    }
+
+
+async def test_reaction_keys_are_normalised_to_one_spelling(new_user: NewUser) -> None:
+    # given
+    users = [await new_user() for _ in range(3)]
+    group = (await create_group(users[0]))["id"]
+    await users[0].client(
+        "mutation($id: ID!, $u: [ID!]!) { addMembers(conversationId: $id, userIds: $u) { id } }",
+        id=group,
+        u=[u.id for u in users[1:]],
+    )
+    sent = await users[0].client(SEND, input={"conversationId": group, "body": "spellings"})
+    message = sent["sendMessage"]["id"]
+    spellings = {
+        # the fully-qualified emoji (as emoji keyboards send it) and its other spellings
+        "❤️": ["❤️", "❤", "❤\ufe0e"],
+        "1️⃣": ["1\ufe0f\u20e3", "1\u20e3", "1\ufe0e\u20e3"],
+        "🏳️\u200d🌈": ["🏳️\u200d🌈", "🏳\u200d🌈", "🏳\ufe0f\u200d🌈\ufe0f"],
+        # a short code, composed (NFC) and decomposed
+        "caf\u00e9": ["caf\u00e9", "cafe\u0301", "caf\u00e9"],
+    }
+    # when
+    for forms in spellings.values():
+        for user, form in zip(users, forms, strict=True):
+            await user.client(ADD_REACTION, id=message, emoji=form)
+    # then: one reaction per emoji, under its one spelling
+    data = await users[0].client(MESSAGE_REACTIONS, id=message)
+    assert [(r["emoji"], r["count"]) for r in data["node"]["reactions"]] == [
+        (key, 3) for key in spellings
+    ]
+
+
+async def test_invisible_reactions_are_refused(new_user: NewUser) -> None:
+    # given
+    ann = await new_user()
+    group = (await create_group(ann))["id"]
+    sent = await ann.client(SEND, input={"conversationId": group, "body": "react"})
+    message = sent["sendMessage"]["id"]
+    # when / then
+    for emoji in [*INVISIBLE, "\u202e", "👍\u200b👍", "ok\u202e"]:
+        error = await ann.client.error(ADD_REACTION, id=message, emoji=emoji)
+        assert_bad_input(error, "emoji", emoji)
+    data = await ann.client(MESSAGE_REACTIONS, id=message)
+    assert data["node"]["reactions"] == []
