@@ -6,12 +6,34 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+import regex
+
 from schema.errors import BadUserInput
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 MAX_BODY = 4000
+MAX_REACTION = 32
 MAX_PAGE = 100
 MAX_IDS = 100
+
+# What shows nothing by itself: white space; the default-ignorable code points
+# (zero-width space and joiners, word joiner, BOM, bidi controls, variation
+# selectors, Hangul fillers, combining grapheme joiner, tags, ...); every other
+# format (Cf) or control (Cc) character; and the blank braille pattern, which
+# fonts draw empty.
+_INVISIBLE = r"\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}\u2800"
+_BLANK = regex.compile(f"[{_INVISIBLE}]*")
+_GRAPHEME = regex.compile(r"\X")
+# Embeddings, overrides, isolates, and the marks LRM, RLM and ALM.
+_BIDI_CONTROL = regex.compile(r"\p{Bidi_Control}")
+_PRESENTATION_SELECTOR = regex.compile("[\ufe0e\ufe0f]")
+# Where a fully-qualified emoji (UTS #51) has U+FE0F: after an emoji that is text
+# by default, unless a skin-tone modifier follows; and in a keycap.
+_WANTS_EMOJI_SELECTOR = regex.compile(
+    r"[\p{Extended_Pictographic}&&\p{Emoji}&&\P{Emoji_Presentation}](?!\p{Emoji_Modifier})"
+    r"|[#*0-9](?=\u20E3)",
+    regex.V1,
+)
 
 
 def username(value: str) -> str:
@@ -31,25 +53,59 @@ def password(value: str, *, for_username: str) -> str:
     return value
 
 
+def text_length(value: str) -> int:
+    """Length in UTF-16 code units: what String.length says in JavaScript (and Java,
+    Kotlin, C#, Dart), so a client's counter and the server's limits agree."""
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def single_line(value: str, *, field: str, max_length: int, min_length: int = 1) -> str:
-    """Trimmed text without line breaks or control characters."""
-    text = value.strip()
-    if not min_length <= len(text) <= max_length:
+    """A name or title: one line of visible text that cannot reorder what is around it.
+
+    White space and invisible characters at either end are trimmed. Bidi controls
+    are refused anywhere, and so are invisible characters inside, unless they belong
+    to a visible character (ZWJ in an emoji sequence, ZWNJ in a Persian word, a
+    variation selector): names are shown inside other text (SYSTEM messages), where
+    they must neither reorder it nor hide nor pass for blank.
+    """
+    bidi = _BIDI_CONTROL.search(value)
+    if bidi is not None:
         raise BadUserInput(
-            f"{field} must be {min_length} to {max_length} characters after trimming.",
+            f"{field} must not contain bidirectional control characters ({_code(bidi[0])}).",
             field=field,
         )
-    if any(_is_control(ch) for ch in text):
+    wrong_length = BadUserInput(
+        f"{field} must be {min_length} to {max_length} characters (UTF-16 code units)"
+        " after trimming.",
+        field=field,
+    )
+    stripped = value.strip()
+    if text_length(stripped) > 2 * max_length:  # a bound on invisible padding, too
+        raise wrong_length
+    if any(_is_control(ch) for ch in stripped):  # refused, even where trimming would drop it
         raise BadUserInput(f"{field} must not contain control characters.", field=field)
+    clusters = _trim(_GRAPHEME.findall(stripped))
+    text = "".join(clusters)
+    if min_length > 0 and not text:
+        raise BadUserInput(f"{field} must have a visible character.", field=field)
+    if not min_length <= text_length(text) <= max_length:
+        raise wrong_length
+    hidden = next((c for c in clusters if _is_blank(c) and not c.isspace()), None)
+    if hidden is not None:
+        raise BadUserInput(
+            f"{field} must not contain invisible characters ({_code(hidden[0])}).", field=field
+        )
     return text
 
 
 def multi_line(value: str, *, field: str, max_length: int, min_length: int = 1) -> str:
-    """Text as sent (trimming only decides emptiness); newlines and tabs allowed."""
-    trimmed_length = len(value.strip())
-    if trimmed_length < min_length or len(value) > max_length:
+    """Free text (a description) without the white space around it; "" when nothing
+    in it is visible. Newlines, tabs and bidi controls are allowed, as in messages."""
+    text = value.strip() if _has_visible(value) else ""
+    if text_length(text) < min_length or text_length(value) > max_length:
         raise BadUserInput(
-            f"{field} must be {min_length} to {max_length} characters (and not only white space).",
+            f"{field} must be {min_length} to {max_length} characters (UTF-16 code units)"
+            " and not only white space or invisible characters.",
             field=field,
         )
     if any(_is_control(ch) and ch not in "\n\t" for ch in value):
@@ -57,18 +113,28 @@ def multi_line(value: str, *, field: str, max_length: int, min_length: int = 1) 
             f"{field} must not contain control characters other than newline and tab.",
             field=field,
         )
-    return value
+    return text
 
 
 def message_body(value: str) -> str:
-    # Stored and returned exactly as sent; the 4000 limit applies to the
-    # trimmed text, so surrounding white space never makes a message too long.
-    if not value.strip():
-        raise BadUserInput("The message body must not be empty.", field="body")
-    if len(value.strip()) > MAX_BODY:
-        raise BadUserInput(f"Messages are at most {MAX_BODY} characters.", field="body")
-    if len(value) > MAX_BODY * 2:  # a bound on the white space around the text, too
-        raise BadUserInput(f"Messages are at most {MAX_BODY} characters.", field="body")
+    # Stored and returned exactly as sent, but it must show something: white space
+    # and invisible characters alone are empty. The limit counts UTF-16 code units
+    # of the text between them, so padding never makes a message too long.
+    too_long = (
+        f"Messages are at most {MAX_BODY} characters, counted in UTF-16 code units"
+        " (as String.length in JavaScript)."
+    )
+    if text_length(value) > MAX_BODY * 2:  # a bound on the padding around the text, too
+        raise BadUserInput(too_long, field="body")
+    visible = _trimmed(value)
+    if not visible:
+        raise BadUserInput(
+            "The message body must not be empty (white space and invisible characters"
+            " alone are empty).",
+            field="body",
+        )
+    if text_length(visible) > MAX_BODY:
+        raise BadUserInput(too_long, field="body")
     if any(_is_control(ch) and ch not in "\n\t" for ch in value):
         raise BadUserInput(
             "Messages must not contain control characters other than newline and tab.",
@@ -93,13 +159,37 @@ def url(value: str, *, field: str) -> str:
 
 
 def emoji(value: str) -> str:
-    text = value.strip()
-    if not 1 <= len(text) <= 32 or any(ch.isspace() or _is_control(ch) for ch in text):
+    """A reaction key, in its one spelling (see reaction_key), trimmed; bidi controls
+    and invisible characters inside are refused, as in names."""
+    stripped = value.strip()
+    clusters = (
+        _trim(_GRAPHEME.findall(reaction_key(stripped)))
+        if text_length(stripped) <= 4 * MAX_REACTION
+        and _BIDI_CONTROL.search(stripped) is None
+        and not any(_is_control(ch) for ch in stripped)
+        else []
+    )
+    text = "".join(clusters)
+    if (
+        not 1 <= text_length(text) <= MAX_REACTION
+        or any(ch.isspace() for ch in text)
+        or any(_is_blank(c) for c in clusters)
+    ):
         raise BadUserInput(
-            "A reaction is one emoji or short code (1 to 32 characters, no spaces).",
+            f"A reaction is one emoji or short code (1 to {MAX_REACTION} characters,"
+            " no spaces or invisible characters).",
             field="emoji",
         )
     return text
+
+
+def reaction_key(value: str) -> str:
+    """One spelling for what looks the same, so that it counts the same: NFC, and
+    emoji fully qualified (UTS #51) as emoji keyboards send them, with U+FE0F after
+    an emoji that is text by default and none after one that is emoji already.
+    U+FE0E (text presentation) is dropped: a reaction is shown as an emoji."""
+    text = _PRESENTATION_SELECTOR.sub("", unicodedata.normalize("NFC", value))
+    return _WANTS_EMOJI_SELECTOR.sub(lambda m: m[0] + "\ufe0f", text)
 
 
 def client_message_id(value: str | None) -> str | None:
@@ -126,6 +216,36 @@ def search_text(value: str | None, *, field: str, max_length: int = 200) -> str 
 def plausible_username(value: str) -> bool:
     """Whether looking the name up can find anyone (saves the database odd input)."""
     return 0 < len(value) <= 64 and not any(_is_control(ch) for ch in value)
+
+
+def _has_visible(text: str) -> bool:
+    return _BLANK.fullmatch(text) is None
+
+
+def _is_blank(cluster: str) -> bool:
+    return _BLANK.fullmatch(cluster) is not None
+
+
+def _trim(clusters: list[str]) -> list[str]:
+    """The grapheme clusters without those of white space and invisible characters at
+    either end (a cluster, so an emoji keeps its variation selector)."""
+    start, end = 0, len(clusters)
+    while start < end and _is_blank(clusters[start]):
+        start += 1
+    while end > start and _is_blank(clusters[end - 1]):
+        end -= 1
+    return clusters[start:end]
+
+
+def _trimmed(text: str) -> str:
+    """The text without clusters of white space and invisible characters at either end."""
+    if text and not _is_blank(text[0]) and not _is_blank(text[-1]):
+        return text  # the common case, without splitting the text into clusters
+    return "".join(_trim(_GRAPHEME.findall(text)))
+
+
+def _code(ch: str) -> str:
+    return f"U+{ord(ch):04X}"
 
 
 def _is_control(ch: str) -> bool:
