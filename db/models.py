@@ -50,7 +50,8 @@ class UserRow(SQLModel, table=True):
     # Uniqueness is case-insensitive: "Alice" and "alice" are one name.
     username_key: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
     display_name: str = Field(sa_column=Column(String(64), nullable=False))
-    display_name_key: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    # casefold() may triple a character ("ß" -> "ss", "ΐ" -> three): room for that.
+    display_name_key: str = Field(sa_column=Column(String(192), nullable=False, index=True))
     avatar_url: str | None = Field(default=None, sa_column=Column(String(2048)))
     password_hash: str | None = Field(default=None, sa_column=Column(String(255)))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -88,7 +89,7 @@ class ConversationRow(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     kind: str = Field(sa_column=Column(String(16), nullable=False))
     title: str | None = Field(default=None, sa_column=Column(String(100)))
-    title_key: str | None = Field(default=None, sa_column=Column(String(100), index=True))
+    title_key: str | None = Field(default=None, sa_column=Column(String(300), index=True))
     description: str | None = Field(default=None, sa_column=Column(String(1000)))
     avatar_url: str | None = Field(default=None, sa_column=Column(String(2048)))
     is_public: bool = Field(default=False, index=True)

@@ -337,3 +337,17 @@ async def test_invisible_reactions_are_refused(new_user: NewUser) -> None:
         assert_bad_input(error, "emoji", emoji)
     data = await ann.client(MESSAGE_REACTIONS, id=message)
     assert data["node"]["reactions"] == []
+
+
+async def test_names_and_titles_that_grow_when_casefolded_fit(
+    client: Client, new_user: NewUser
+) -> None:
+    # given names and titles at their limit that casefold() makes longer ("ß" -> "ss")
+    name, title = "ß" * 64, "ß" * 100
+    # when they are used
+    registered = await register(client, name)
+    ann = await new_user()
+    created = (await ann.client(CREATE_GROUP, input={"title": title}))["createGroup"]
+    # then they are kept as given
+    assert registered["displayName"] == name
+    assert created["title"] == title
