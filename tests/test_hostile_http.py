@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.client import User
+from tests.client import Client, User
+from tests.ws import open_socket
 
 LONE = "\ud800"
 
@@ -77,3 +78,76 @@ async def test_avatar_urls_with_broken_ip_hosts_are_bad_user_input(
     for error in (profile, group_error):
         assert error.code == "BAD_USER_INPUT"
         assert error.errors[0]["extensions"]["field"] == "avatarUrl"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "needs_token"),
+    [
+        (REGISTER, {"u": "surrogate1", "p": f"long enough {LONE}"}, False),
+        (LOGIN, {"u": "someone", "p": f"long enough {LONE}"}, False),
+        (LOGIN, {"u": f"some{LONE}one", "p": "long enough"}, False),
+        (REFRESH, {"t": LONE}, False),
+        (LOGOUT, {"t": f"token{LONE}"}, False),
+        (USERS, {"s": LONE}, True),
+        (SEARCH, {"q": f"x{LONE}"}, True),
+        # the key of an input object's field, too
+        (REGISTER_INPUT, {"i": {"username": "abcdef", "password": "long enough", LONE: 1}}, False),
+    ],
+    ids=[
+        "register-password",
+        "login-password",
+        "login-username",
+        "refresh-token",
+        "logout-token",
+        "users-search",
+        "search-messages",
+        "input-key",
+    ],
+)
+async def test_lone_surrogates_in_variables_are_bad_user_input(
+    client: Client, new_user: Any, query: str, variables: dict[str, Any], needs_token: bool
+) -> None:
+    # given an operation whose variables hold a lone surrogate
+    token = (await new_user()).token if needs_token else None
+    # when it is posted
+    response = await post(client.http, as_json({"query": query, "variables": variables}), token)
+    # then it is refused as the client's input, saying what is wrong with it
+    assert response.status_code == 200
+    error = first_error(response)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "surrogate" in error["message"]
+    assert LONE not in response.text
+
+
+async def test_a_lone_surrogate_inside_an_input_names_its_field(client: Client) -> None:
+    # given an input object whose password holds a lone surrogate
+    variables = {"i": {"username": "surrogate2", "password": f"long enough {LONE}"}}
+    # when
+    response = await post(client.http, as_json({"query": REGISTER_INPUT, "variables": variables}))
+    # then
+    error = first_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "password"}
+    assert "'i.password'" in error["message"]
+
+
+async def test_lone_surrogates_in_variables_over_get_are_bad_user_input(client: Client) -> None:
+    # given a query sent as a link, its variables holding a lone surrogate
+    params = {"query": USERS, "variables": as_json({"s": LONE}).decode()}
+    # when it is fetched
+    response = await client.http.get("/graphql", params=params)
+    # then
+    assert response.status_code == 200
+    assert first_error(response)["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_lone_surrogates_in_variables_over_websocket_are_bad_user_input(
+    server_url: str,
+) -> None:
+    # given a socket (no token: signing in is allowed there)
+    async with open_socket(server_url) as socket:
+        # when a mutation with a lone surrogate in its variables runs over it
+        operation = await socket.subscribe(LOGOUT, {"t": LONE})
+        message = await socket.next(operation)
+    # then
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
