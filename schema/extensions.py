@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol, runtime_checkable
 
 from graphql import GraphQLError, OperationDefinitionNode
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types.execution import StreamExecutionResult
 
 from resolvers.context import Context
@@ -129,6 +132,21 @@ def _shown(text: str, limit: int = 64) -> str:
     return cut.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def no_such_operation(operation_name: object) -> GraphQLError:
+    """The error for an operationName that names no operation of the document.
+
+    Coded like a document of several operations without a name (see
+    OperationNameRequired): in both the client failed to pick one. The name
+    is quoted as JSON, so a lone surrogate shows as an escape, never as is.
+    """
+    if operation_name is None:
+        message = "The document has no operation to run."
+    else:
+        shown = _shown(json.dumps(operation_name), limit=80)
+        message = f"The document has no operation named {shown}."
+    return GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+
+
 class ErrorCodes(SchemaExtension):
     """Give every error an ``extensions.code``; mask the unexpected ones.
 
@@ -166,6 +184,15 @@ class ErrorCodes(SchemaExtension):
             )
         if isinstance(error, ParleyError):
             return error
+        # Over a WebSocket, Strawberry hands these request errors over wrapped
+        # in a GraphQLError; over HTTP they escape the schema to the router.
+        if isinstance(original, CannotGetOperationTypeError):
+            return no_such_operation(original.operation_name)
+        if isinstance(original, MissingQueryError):
+            return GraphQLError(
+                "The request has no GraphQL document (query).",
+                extensions={"code": "BAD_REQUEST"},
+            )
         if original is None or (error.path is None and isinstance(original, GraphQLError)):
             # No resolver ran: the document or its variables are at fault
             # (graphql-core keeps the coercion failure as original_error).

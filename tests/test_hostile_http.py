@@ -7,6 +7,7 @@ escapes as they are), since httpx's ``json=`` would refuse to encode them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -151,3 +152,26 @@ async def test_lone_surrogates_in_variables_over_websocket_are_bad_user_input(
     # then
     errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"query": TYPENAME, "operationName": "B"}, "GRAPHQL_VALIDATION_FAILED"),
+        ({"query": ""}, "BAD_REQUEST"),
+    ],
+    ids=["unknown-operation-name", "no-query"],
+)
+async def test_request_errors_over_websocket_are_coded_graphql_errors(
+    server_url: str, payload: dict[str, Any], code: str
+) -> None:
+    async with open_socket(server_url) as socket:
+        # when
+        socket.queues["op"] = asyncio.Queue()
+        await socket.connection.send(
+            json.dumps({"id": "op", "type": "subscribe", "payload": payload})
+        )
+        message = await socket.next("op")
+    # then
+    assert message["type"] == "error", message
+    assert message["payload"][0]["extensions"]["code"] == code
