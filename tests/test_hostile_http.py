@@ -175,3 +175,105 @@ async def test_request_errors_over_websocket_are_coded_graphql_errors(
     # then
     assert message["type"] == "error", message
     assert message["payload"][0]["extensions"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"query": "{ __typename \xff }"}',  # Latin-1, not UTF-8
+        b'{"query": "{ __typename }", "variables": {"a": "\xed\xa0\x80"}}',  # an encoded surrogate
+        '{"query": "{ __typename }"}'.encode("utf-16"),
+    ],
+    ids=["latin-1", "encoded-surrogate", "utf-16"],
+)
+async def test_a_body_that_is_not_utf8_is_400_with_a_graphql_error(
+    client: Client, body: bytes
+) -> None:
+    # when
+    response = await post(client.http, body)
+    # then
+    assert response.status_code == 400
+    error = first_error(response)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "UTF-8" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"hello",
+        b"",
+        b"null",
+        b'"query"',
+        b"42",
+        b"[1]",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"query": "{ __typename }", "variables": {"n": ' + b"1" * 5000 + b"}}",
+    ],
+    ids=["text", "empty", "null", "string", "number", "array", "deeply-nested", "huge-integer"],
+)
+async def test_a_body_that_is_not_a_json_object_is_400_with_a_graphql_error(
+    client: Client, body: bytes
+) -> None:
+    # when
+    response = await post(client.http, body)
+    # then
+    assert response.status_code == 400
+    assert first_error(response)["extensions"]["code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": TYPENAME, "operationName": 5},
+        {"query": TYPENAME, "variables": [1]},
+        {"query": 5},
+        {"variables": {}},
+    ],
+    ids=[
+        "operation-name-not-a-string",
+        "variables-not-an-object",
+        "query-not-a-string",
+        "no-query",
+    ],
+)
+async def test_malformed_requests_are_400_with_a_graphql_error(
+    client: Client, body: dict[str, Any]
+) -> None:
+    # when
+    response = await post(client.http, as_json(body))
+    # then
+    assert response.status_code == 400
+    assert first_error(response)["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_other_refusals_of_the_transport_are_json_too(client: Client) -> None:
+    # when a mutation is fetched as a link, a link's variables are not JSON,
+    # and a body comes in a type GraphQL does not take
+    mutation = await client.http.get(
+        "/graphql", params={"query": 'mutation { logout(refreshToken: "x") }'}
+    )
+    variables = await client.http.get(
+        "/graphql", params={"query": TYPENAME, "variables": "{not json"}
+    )
+    form = await client.http.post(
+        "/graphql", content=b"query={__typename}", headers={"Content-Type": "text/plain"}
+    )
+    # then each keeps its status and answers in GraphQL's error shape
+    for response in (mutation, variables, form):
+        assert response.status_code == 400
+        assert first_error(response)["extensions"]["code"] == "BAD_REQUEST"
+    assert first_error(variables)["message"] == "A query parameter is not valid JSON."
+
+
+async def test_unreadable_json_over_websocket_closes_it_as_non_json(server_url: str) -> None:
+    # given a socket
+    async with open_socket(server_url) as socket:
+        # when a message holds a number json.loads refuses to read (over 4300 digits)
+        await socket.connection.send(
+            '{"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }", '
+            f'"variables": {{"n": {"1" * 5000}}}}}}}'
+        )
+        closed = await asyncio.wait_for(socket.closed, 10)
+    # then it is refused like any message that is not JSON
+    assert closed.code == 4400
