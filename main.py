@@ -26,9 +26,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from auth.tokens import TokenService, bearer_token
@@ -42,6 +46,7 @@ from resolvers.live.feeds import Feeds
 from resolvers.live.legacy_protocol import AnyOperationGraphQLWSHandler
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
+from schema.extensions import no_such_operation
 from schema.schema import schema
 
 logger = logging.getLogger("parley")
@@ -287,6 +292,52 @@ class ParleyRouter(GraphQLRouter[Context, None]):
             operation_name=body.get("operationName"),
             extensions=body.get("extensions"),
         )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Kept in step with AsyncBaseHTTPView.execute_single, but for two answers.
+
+        Strawberry lets a subscription through a plain POST or GET (for
+        streaming transports this router does not enable), runs its field as
+        a query, and the client gets a masked "cannot return null".
+        Subscriptions are served over WebSocket; here they are a 400 before
+        anything runs. And an operationName that names no operation is
+        answered as a GraphQL error, as over a WebSocket, not a plain 400.
+        """
+        method = request_adapter.method
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
+        if method == "GET" and not self.allow_queries_via_get:
+            allowed -= {OperationType.QUERY}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as error:
+            # Raised past the extensions, so ErrorCodes never sees it here.
+            return ExecutionResult(data=None, errors=[no_such_operation(error.operation_name)])
+        except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(
+                    400,
+                    "Subscriptions are not served over HTTP: open a WebSocket on this path "
+                    "(graphql-transport-ws or graphql-ws) and subscribe there.",
+                ) from None
+            raise HTTPException(400, error.as_http_error_reason(method)) from None
+        except MissingQueryError:
+            raise HTTPException(400, "The request has no GraphQL document (query).") from None
 
 
 # What a GraphQL-over-HTTP request body may hold, beyond which nothing runs.

@@ -36,6 +36,10 @@ SEARCH = "query($q: String!) { searchMessages(query: $q) { edges { cursor } } }"
 REGISTER_INPUT = "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }"
 PROFILE = "mutation($a: String) { updateProfile(input: {avatarUrl: $a}) { avatarUrl } }"
 GROUP = "mutation($t: String!) { createGroup(input: {title: $t}) { id } }"
+GROUP_WITH = """
+mutation($t: String!, $m: [ID!]) { createGroup(input: {title: $t, memberIds: $m}) { id } }
+"""
+SEND = 'mutation($c: ID!) { sendMessage(input: {conversationId: $c, body: "hi"}) { id } }'
 GROUP_AVATAR = """
 mutation($g: ID!, $a: String) { updateGroup(input: {groupId: $g, avatarUrl: $a}) { avatarUrl } }
 """
@@ -277,3 +281,57 @@ async def test_unreadable_json_over_websocket_closes_it_as_non_json(server_url: 
         closed = await asyncio.wait_for(socket.closed, 10)
     # then it is refused like any message that is not JSON
     assert closed.code == 4400
+
+
+async def test_subscriptions_over_http_are_400_with_a_graphql_error(
+    client: Client, new_user: Any
+) -> None:
+    # given a signed-in user
+    ann: User = await new_user()
+    headers = {"Authorization": f"Bearer {ann.token}"}
+    # when a subscription document is posted, or fetched as a link
+    posted = await post(client.http, as_json({"query": VIEWER_EVENTS}), ann.token)
+    fetched = await client.http.get("/graphql", params={"query": VIEWER_EVENTS}, headers=headers)
+    # then each is refused as a request this transport cannot serve, pointing at WebSocket
+    for response in (posted, fetched):
+        assert response.status_code == 400
+        error = first_error(response)
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        assert "WebSocket" in error["message"]
+
+
+async def test_subscriptions_over_websocket_still_run(server_url: str, new_user: Any) -> None:
+    # given Bob in a group of Ann's, listening on a socket to the same document
+    ann: User = await new_user()
+    bob: User = await new_user()
+    group = (await ann.client(GROUP_WITH, t="still live", m=[bob.id]))["createGroup"]["id"]
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(VIEWER_EVENTS)
+        # when Ann sends (again until one arrives: a subscription has no "ready" signal)
+        for _ in range(30):
+            await ann.client(SEND, c=group)
+            try:
+                event = await socket.next(operation, within=0.5)
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise AssertionError("no event arrived")
+    # then events arrive as ever
+    assert event["type"] == "next" and "errors" not in event["payload"], event
+
+
+async def test_an_unknown_operation_name_is_a_graphql_error(client: Client) -> None:
+    # when the operation named is not in the document (a lone surrogate cannot name one)
+    unknown = await post(client.http, as_json({"query": TYPENAME, "operationName": "B"}))
+    lone = await post(client.http, as_json({"query": TYPENAME, "operationName": LONE}))
+    fetched = await client.http.get("/graphql", params={"query": TYPENAME, "operationName": "B"})
+    # then it is answered like a document of several operations without a name
+    for response in (unknown, lone, fetched):
+        assert response.status_code == 200
+        error = first_error(response)
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert "no operation named" in error["message"]
+    # and the name is quoted without the lone surrogate itself
+    assert LONE not in lone.text
+    assert "\\\\ud800" in lone.text
