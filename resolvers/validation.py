@@ -145,9 +145,15 @@ def message_body(value: str) -> str:
 
 def url(value: str, *, field: str) -> str:
     text = value.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        # A bracketed host that is no IP address ("http://[zz]/") or an
+        # unclosed bracket ("http://[::1/a.png"): not a URL at all.
+        parts = None
     if (
-        parts.scheme not in ("https", "http")
+        parts is None
+        or parts.scheme not in ("https", "http")
         or not parts.netloc
         or len(text) > 2048
         or any(ch.isspace() or _is_control(ch) for ch in text)

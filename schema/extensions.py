@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 
 from graphql import GraphQLError, OperationDefinitionNode
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from resolvers.context import Context
-from schema.errors import ParleyError
+from schema.errors import BadUserInput, ParleyError
 
 logger = logging.getLogger("parley.errors")
 
@@ -58,6 +62,84 @@ class OperationNameRequired(SchemaExtension):
         yield
 
 
+class TextOnlyVariables(SchemaExtension):
+    """Every string in the variables (keys too) must be Unicode text.
+
+    JSON's ``"\\ud800"`` decodes to a lone surrogate, which is no Unicode
+    character: UTF-8 cannot encode it, so argon2, hashlib and the database
+    drivers all fail on it, and the failure would be masked as
+    INTERNAL_SERVER_ERROR. Documents cannot carry one (graphql-core's lexer
+    refuses it) but variables arrive already decoded, over HTTP and over
+    both WebSocket protocols. This is the one place that refuses them, before
+    any resolver runs, so no resolver needs to know.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.variables:
+            error = _lone_surrogate_error(context.variables)
+            if error is not None:
+                # Set before validation runs, which then reports these alone.
+                context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+        yield
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _lone_surrogate_error(variables: dict[str, object]) -> BadUserInput | None:
+    # Iterative: variables may nest as deep as the JSON parser allowed.
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(variables, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return _not_text(path)
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if _SURROGATE.search(key):
+                    return _not_text((*path, key))
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, i)) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+def _not_text(path: tuple[str | int, ...]) -> BadUserInput:
+    name, *rest = path
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{_shown(part)}" for part in rest)
+    message = (
+        f"Variable '${_shown(str(name))}'"
+        + (f" at '{_shown(str(name))}{where}'" if where else "")
+        + " is not valid Unicode text: it holds a lone surrogate"
+        " (a \\uD800-\\uDFFF escape without its other half)."
+    )
+    # The input field to blame, as other BAD_USER_INPUT errors name it.
+    fields = [part for part in rest if isinstance(part, str) and not _SURROGATE.search(part)]
+    return BadUserInput(message, field=fields[-1] if fields else None)
+
+
+def _shown(text: str, limit: int = 64) -> str:
+    """Text fit to quote in a message: surrogates escaped, at most ``limit`` characters."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def no_such_operation(operation_name: object) -> GraphQLError:
+    """The error for an operationName that names no operation of the document.
+
+    Coded like a document of several operations without a name (see
+    OperationNameRequired): in both the client failed to pick one. The name
+    is quoted as JSON, so a lone surrogate shows as an escape, never as is.
+    """
+    if operation_name is None:
+        message = "The document has no operation to run."
+    else:
+        shown = _shown(json.dumps(operation_name), limit=80)
+        message = f"The document has no operation named {shown}."
+    return GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+
+
 class ErrorCodes(MaskErrors):
     """Give every error an ``extensions.code``; mask the unexpected ones.
 
@@ -77,6 +159,13 @@ class ErrorCodes(MaskErrors):
         if isinstance(original, ParleyError):
             extensions = original.extensions
             message = original.message
+        # Over a WebSocket, Strawberry hands these request errors over wrapped
+        # in a GraphQLError; over HTTP they escape the schema to the router.
+        elif isinstance(original, CannotGetOperationTypeError):
+            return no_such_operation(original.operation_name)
+        elif isinstance(original, MissingQueryError):
+            extensions = {"code": "BAD_REQUEST"}
+            message = "The request has no GraphQL document (query)."
         elif original is None or (error.path is None and isinstance(original, GraphQLError)):
             # No resolver ran: the document or its variables are at fault
             # (graphql-core keeps the coercion failure as original_error).

@@ -9,7 +9,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
-from schema.extensions import ErrorCodes, OpenOperationScope, OperationNameRequired
+from schema.extensions import (
+    ErrorCodes,
+    OpenOperationScope,
+    OperationNameRequired,
+    TextOnlyVariables,
+)
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -36,6 +41,7 @@ schema = ParleySchema(
         OpenOperationScope,
         ErrorCodes,
         OperationNameRequired,
+        TextOnlyVariables,
         lambda: QueryDepthLimiter(max_depth=12),
         lambda: MaxAliasesLimiter(max_alias_count=30),
         lambda: MaxTokensLimiter(max_token_count=4000),
