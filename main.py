@@ -36,6 +36,7 @@ from resolvers.live.feeds import Feeds
 from resolvers.live.legacy_protocol import AnyOperationGraphQLWSHandler
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
+from resolvers.live.transport_ws_protocol import ValidatingGraphQLTransportWSHandler
 from schema.schema import schema
 
 logger = logging.getLogger("parley")
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 class ParleyRouter(GraphQLRouter[Context, None]):
     graphql_ws_handler_class = AnyOperationGraphQLWSHandler
+    graphql_transport_ws_handler_class = ValidatingGraphQLTransportWSHandler
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await connections.accept(context)
