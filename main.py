@@ -37,6 +37,7 @@ from resolvers.live.legacy_protocol import AnyOperationGraphQLWSHandler
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
 from resolvers.live.transport_ws_protocol import ValidatingGraphQLTransportWSHandler
+from resolvers.live.websocket_adapter import FittingCloseReasonWebSocketAdapter
 from schema.schema import schema
 
 logger = logging.getLogger("parley")
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 class ParleyRouter(GraphQLRouter[Context, None]):
     graphql_ws_handler_class = AnyOperationGraphQLWSHandler
     graphql_transport_ws_handler_class = ValidatingGraphQLTransportWSHandler
+    websocket_adapter_class = FittingCloseReasonWebSocketAdapter
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await connections.accept(context)

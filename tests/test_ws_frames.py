@@ -21,11 +21,13 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from tests.backends import database
+from tests.client import Client, sign_up
 from tests.server import running_server
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
 TYPENAME = "{ __typename }"
+VIEWER_EVENTS = "subscription { viewerEvents { __typename } }"
 
 
 @dataclass
@@ -194,4 +196,28 @@ async def test_transport_ws_takes_a_null_connection_init_payload_for_none(
             "type": "next",
             "payload": {"data": {"__typename": "Query"}},
         }
+    assert server.crashes_since(mark) == []
+
+
+async def test_transport_ws_close_reason_quoting_a_long_id_fits_a_close_frame(
+    server: LoggedServer,
+) -> None:
+    # given a running subscription whose id is longer than a close frame's reason can be
+    mark = server.mark()
+    client = Client(server.url)
+    try:
+        ann = await sign_up(client)
+    finally:
+        await client.http.aclose()
+    long_id = "i" * 300
+    init = {"authorization": f"Bearer {ann.token}"}
+    async with acknowledged(server, TRANSPORT_WS, init) as connection:
+        await connection.send(json.dumps(subscribe({"query": VIEWER_EVENTS}, long_id)))
+        # when the same id is subscribed again
+        await connection.send(json.dumps(subscribe({"query": VIEWER_EVENTS}, long_id)))
+        # then
+        messages, code, reason = await until_closed(connection)
+    assert (messages, code) == ([], 4409)
+    assert reason == "Subscriber for " + "i" * 105 + "..."
+    assert len(reason.encode()) == 123
     assert server.crashes_since(mark) == []
