@@ -1,7 +1,9 @@
 """Malformed WebSocket frames get their protocol's answer, over real sockets.
 
-graphql-transport-ws closes the socket with 4400 Bad Request. Nothing reaches
-the ASGI server's error handler: each test reads the log of a server of its own.
+graphql-transport-ws closes the socket with 4400 Bad Request; the legacy
+graphql-ws protocol answers with an error (or connection_error) frame and the
+socket stays usable. Nothing reaches the ASGI server's error handler: each
+test reads the log of a server of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.client import Client, sign_up
 from tests.server import running_server
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+LEGACY_WS = Subprotocol("graphql-ws")
 
 TYPENAME = "{ __typename }"
 VIEWER_EVENTS = "subscription { viewerEvents { __typename } }"
@@ -72,7 +75,7 @@ async def acknowledged(
 
 
 async def receive(connection: ClientConnection) -> dict[str, Any]:
-    """The next message, past any keep-alives."""
+    """The next message, past the legacy protocol's keep-alives."""
     while True:
         message: dict[str, Any] = json.loads(await asyncio.wait_for(connection.recv(), 10))
         if message["type"] != "ka":
@@ -98,6 +101,10 @@ def frame(value: object) -> str:
 
 def subscribe(payload: object, operation_id: object = "1") -> dict[str, object]:
     return {"id": operation_id, "type": "subscribe", "payload": payload}
+
+
+def start(payload: object, operation_id: object = "1") -> dict[str, object]:
+    return {"id": operation_id, "type": "start", "payload": payload}
 
 
 # graphql-transport-ws: every one closes the socket with 4400 and this reason.
@@ -220,4 +227,83 @@ async def test_transport_ws_close_reason_quoting_a_long_id_fits_a_close_frame(
     assert (messages, code) == ([], 4409)
     assert reason == "Subscriber for " + "i" * 105 + "..."
     assert len(reason.encode()) == 123
+    assert server.crashes_since(mark) == []
+
+
+def connection_error(message: str) -> dict[str, object]:
+    return {"type": "connection_error", "payload": {"message": message}}
+
+
+def error(operation_id: str, message: str) -> dict[str, object]:
+    return {"type": "error", "id": operation_id, "payload": {"message": message}}
+
+
+# Legacy graphql-ws: every one gets this answer, and the socket goes on.
+LEGACY_WS_MALFORMED: dict[str, tuple[object, dict[str, object]]] = {
+    "a JSON array": ([], connection_error("Message must be a JSON object")),
+    "a JSON string": ('"x"', connection_error("Message must be a JSON object")),
+    "JSON null": ("null", connection_error("Message must be a JSON object")),
+    "an object without type or id": ({}, connection_error("Message needs a string 'type'")),
+    "a frame without type": ({"id": "1"}, error("1", "Message needs a string 'type'")),
+    "a type that is no message type": (
+        {"type": "subscribe", "id": "1"},
+        error("1", "Unknown message type"),
+    ),
+    "a start without payload": (
+        {"type": "start", "id": "1"},
+        error("1", "'start' payload must be an object"),
+    ),
+    "a start whose payload is a string": (
+        start("x"),
+        error("1", "'start' payload must be an object"),
+    ),
+    "a start without query": (start({}), error("1", "'start' payload.query must be a string")),
+    "a start whose query is a number": (
+        start({"query": 5}),
+        error("1", "'start' payload.query must be a string"),
+    ),
+    "a start whose variables are a string": (
+        start({"query": TYPENAME, "variables": "x"}),
+        error("1", "'start' payload.variables must be an object or null"),
+    ),
+    "a start whose operationName is a number": (
+        start({"query": TYPENAME, "operationName": 5}),
+        error("1", "'start' payload.operationName must be a string or null"),
+    ),
+    "a start without id": (
+        {"type": "start", "payload": {"query": TYPENAME}},
+        connection_error("'start' needs a string 'id'"),
+    ),
+    "a start whose id is a number": (
+        start({"query": TYPENAME}, 1),
+        connection_error("'start' needs a string 'id'"),
+    ),
+    "a stop without id": ({"type": "stop"}, connection_error("'stop' needs a string 'id'")),
+    "a stop whose id is a list": (
+        {"type": "stop", "id": []},
+        connection_error("'stop' needs a string 'id'"),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"), LEGACY_WS_MALFORMED.values(), ids=LEGACY_WS_MALFORMED.keys()
+)
+async def test_legacy_ws_answers_a_malformed_frame_and_goes_on(
+    server: LoggedServer, sent: object, answer: dict[str, object]
+) -> None:
+    # given
+    mark = server.mark()
+    async with acknowledged(server, LEGACY_WS) as connection:
+        # when
+        await connection.send(frame(sent))
+        # then
+        assert await receive(connection) == answer
+        await connection.send(json.dumps(start({"query": TYPENAME}, "after")))
+        assert await receive(connection) == {
+            "type": "data",
+            "id": "after",
+            "payload": {"data": {"__typename": "Query"}},
+        }
+        assert await receive(connection) == {"type": "complete", "id": "after"}
     assert server.crashes_since(mark) == []

@@ -3,6 +3,18 @@
 Strawberry's handler for it runs documents through ``Schema.subscribe``,
 which refuses queries and mutations; the protocol (and our contract) carry
 them too. ``Schema.stream`` runs every kind, so the handler uses that.
+
+Strawberry's handler also reads each frame as though it were well formed. A
+frame that is not a JSON object, has no type, or is a start without id,
+payload or query raises out of the handler: the socket drops with 1006 and the
+ASGI server logs "Exception in ASGI application". A non-string id, or
+variables or an operationName of the wrong type, go through to the operation;
+an unknown type is skipped without a word.
+
+The protocol answers a message it cannot take with an error for its
+operation, or with connection_error when there is no usable id (it does so
+for "parsing errors of the message"), and the socket goes on. This handler
+checks each frame before Strawberry's dispatch sees it, and answers so.
 """
 
 from __future__ import annotations
@@ -11,11 +23,51 @@ import asyncio
 from typing import Any
 
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import CompleteMessage, ErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    CompleteMessage,
+    ConnectionErrorMessage,
+    ErrorMessage,
+    OperationMessage,
+)
 from strawberry.types.execution import PreExecutionError
+
+from resolvers.live.frames import as_message, operation_problem
+
+CLIENT_TYPES = ("connection_init", "connection_terminate", "start", "stop")
+
+
+def message_problem(frame: object) -> str | None:
+    """Why a frame is not a message a graphql-ws client may send (None: it is)."""
+    parsed = as_message(frame)
+    if isinstance(parsed, str):
+        return parsed
+    message, kind = parsed
+    if kind not in CLIENT_TYPES:
+        return "Unknown message type"
+    if kind in ("start", "stop") and not isinstance(message.get("id"), str):
+        return f"'{kind}' needs a string 'id'"
+    if kind == "start":
+        return operation_problem(kind, message.get("payload"), extensions=False)
+    return None
 
 
 class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    async def handle_message(self, message: OperationMessage) -> None:
+        frame: object = message  # as decoded from JSON, whatever the annotation says
+        problem = message_problem(frame)
+        if problem is None:
+            await super().handle_message(message)
+            return
+        operation_id = frame.get("id") if isinstance(frame, dict) else None
+        if isinstance(operation_id, str):
+            await self.send_message(
+                ErrorMessage(type="error", id=operation_id, payload={"message": problem})
+            )
+        else:
+            await self.send_message(
+                ConnectionErrorMessage(type="connection_error", payload={"message": problem})
+            )
+
     async def handle_async_results(
         self,
         operation_id: str,
