@@ -89,11 +89,15 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             is_first_result = True
             async for result in result_source:
                 if is_first_result and isinstance(result, PreExecutionError):
-                    assert result.errors
+                    # A PreExecutionError always carries its errors; should one
+                    # come without, the client still learns the operation failed.
+                    error = (
+                        result.errors[0].formatted
+                        if result.errors
+                        else {"message": "The operation could not be run."}
+                    )
                     await self.send_message(
-                        ErrorMessage(
-                            type="error", id=operation_id, payload=result.errors[0].formatted
-                        )
+                        ErrorMessage(type="error", id=operation_id, payload=error)
                     )
                     return
                 await self.send_data_message(result, operation_id)  # type: ignore[arg-type]  # queries yield plain ExecutionResults
