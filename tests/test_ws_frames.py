@@ -240,6 +240,7 @@ def error(operation_id: str, message: str) -> dict[str, object]:
 
 # Legacy graphql-ws: every one gets this answer, and the socket goes on.
 LEGACY_WS_MALFORMED: dict[str, tuple[object, dict[str, object]]] = {
+    "text that is not JSON": ("not json", connection_error("Message must be valid JSON")),
     "a JSON array": ([], connection_error("Message must be a JSON object")),
     "a JSON string": ('"x"', connection_error("Message must be a JSON object")),
     "JSON null": ("null", connection_error("Message must be a JSON object")),

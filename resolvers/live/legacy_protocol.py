@@ -9,7 +9,7 @@ frame that is not a JSON object, has no type, or is a start without id,
 payload or query raises out of the handler: the socket drops with 1006 and the
 ASGI server logs "Exception in ASGI application". A non-string id, or
 variables or an operationName of the wrong type, go through to the operation;
-an unknown type is skipped without a word.
+an unknown type and text that is not JSON are skipped without a word.
 
 The protocol answers a message it cannot take with an error for its
 operation, or with connection_error when there is no usable id (it does so
@@ -20,8 +20,12 @@ checks each frame before Strawberry's dispatch sees it, and answers so.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any
 
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     CompleteMessage,
@@ -36,8 +40,17 @@ from resolvers.live.frames import as_message, operation_problem
 CLIENT_TYPES = ("connection_init", "connection_terminate", "start", "stop")
 
 
+class NotJson:
+    """What the socket hands on for a text frame that is not JSON."""
+
+
+NOT_JSON = NotJson()
+
+
 def message_problem(frame: object) -> str | None:
     """Why a frame is not a message a graphql-ws client may send (None: it is)."""
+    if frame is NOT_JSON:
+        return "Message must be valid JSON"
     parsed = as_message(frame)
     if isinstance(parsed, str):
         return parsed
@@ -51,7 +64,40 @@ def message_problem(frame: object) -> str | None:
     return None
 
 
+class NotJsonAsFrame(AsyncWebSocketAdapter):
+    """A socket that yields NOT_JSON for text that is not JSON, where Strawberry's skips it."""
+
+    def __init__(self, websocket: AsyncWebSocketAdapter) -> None:
+        super().__init__(websocket.view)
+        self.websocket = websocket
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        while True:
+            try:
+                # Once it has raised, a frame iterator is spent: start another.
+                async with aclosing(self.websocket.iter_json()) as frames:
+                    async for frame in frames:
+                        yield frame
+                return
+            except NonJsonMessageReceived:
+                yield NOT_JSON
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        await self.websocket.send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.websocket.close(code, reason)
+
+
 class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    async def handle(self) -> None:
+        # Strawberry's handle() has the socket skip text that is not JSON; the
+        # protocol answers it with connection_error, so it is handed on instead.
+        self.websocket = NotJsonAsFrame(self.websocket)
+        await super().handle()
+
     async def handle_message(self, message: OperationMessage) -> None:
         frame: object = message  # as decoded from JSON, whatever the annotation says
         problem = message_problem(frame)
