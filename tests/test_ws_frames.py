@@ -279,6 +279,10 @@ LEGACY_WS_MALFORMED: dict[str, tuple[object, dict[str, object]]] = {
         start({"query": TYPENAME}, 1),
         connection_error("'start' needs a string 'id'"),
     ),
+    "a second connection_init": (
+        {"type": "connection_init", "payload": {}},
+        connection_error("Too many initialisation requests"),
+    ),
     "a stop without id": ({"type": "stop"}, connection_error("'stop' needs a string 'id'")),
     "a stop whose id is a list": (
         {"type": "stop", "id": []},

@@ -9,7 +9,9 @@ frame that is not a JSON object, has no type, or is a start without id,
 payload or query raises out of the handler: the socket drops with 1006 and the
 ASGI server logs "Exception in ASGI application". A non-string id, or
 variables or an operationName of the wrong type, go through to the operation;
-an unknown type and text that is not JSON are skipped without a word.
+an unknown type and text that is not JSON are skipped without a word. A
+second connection_init runs on_ws_connect again and starts a second keep-alive
+task, which outlives the socket.
 
 The protocol answers a message it cannot take with an error for its
 operation, or with connection_error when there is no usable id (it does so
@@ -101,6 +103,14 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def handle_message(self, message: OperationMessage) -> None:
         frame: object = message  # as decoded from JSON, whatever the annotation says
         problem = message_problem(frame)
+        if (
+            problem is None
+            and message["type"] == "connection_init"
+            and self.connection_acknowledged
+        ):
+            # Strawberry would run on_ws_connect again and start a second
+            # keep-alive task, which nothing stops when the socket closes.
+            problem = "Too many initialisation requests"
         if problem is None:
             await super().handle_message(message)
             return
