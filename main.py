@@ -45,6 +45,8 @@ from resolvers.live.feeds import Feeds
 from resolvers.live.legacy_protocol import AnyOperationGraphQLWSHandler
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
+from resolvers.live.transport_ws_protocol import ValidatingGraphQLTransportWSHandler
+from resolvers.live.websocket_adapter import FittingCloseReasonWebSocketAdapter
 from schema.extensions import no_such_operation
 from schema.schema import schema
 
@@ -204,6 +206,8 @@ class ParleyRouter(GraphQLRouter[Context, None]):
     """
 
     graphql_ws_handler_class = AnyOperationGraphQLWSHandler
+    graphql_transport_ws_handler_class = ValidatingGraphQLTransportWSHandler
+    websocket_adapter_class = FittingCloseReasonWebSocketAdapter
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await connections.accept(context)

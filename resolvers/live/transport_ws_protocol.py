@@ -1,0 +1,64 @@
+"""The graphql-transport-ws protocol, with every client frame checked before it is read.
+
+Strawberry's BaseGraphQLTransportWSHandler reads each frame as though it were a
+well-formed message and only catches a missing key: a frame that is not a JSON
+object (``[]``, ``"x"``, ``null``), a subscribe whose payload is not an object,
+or an id that cannot be a dict key raises TypeError out of the handler, so the
+socket drops with 1006 and the ASGI server logs "Exception in ASGI
+application". What does not raise goes through unchecked: a non-string or
+empty id, variables, operationName or extensions of the wrong type (these fail
+later, inside the operation, as an internal error or not at all), a ping or
+pong whose payload is not an object. And a connection_init whose payload is
+null, which the protocol allows, is refused.
+
+The protocol (graphql-ws's PROTOCOL.md) answers any invalid message by closing
+the socket with 4400 Bad Request. This handler checks each frame as the
+graphql-ws reference server does (its validateMessage) and does just that,
+before Strawberry's dispatch sees the frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
+
+from resolvers.live.frames import as_message, operation_problem, payload_problem
+
+
+def message_problem(frame: object) -> str | None:
+    """Why a frame is not a message a graphql-transport-ws client may send (None: it is)."""
+    parsed = as_message(frame)
+    if isinstance(parsed, str):
+        return parsed
+    message, kind = parsed
+    if kind in ("connection_init", "ping", "pong"):
+        return payload_problem(kind, message.get("payload"))
+    if kind in ("subscribe", "complete"):
+        operation_id = message.get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            return f"'{kind}' needs a non-empty string 'id'"
+        if kind == "subscribe":
+            return operation_problem(kind, message.get("payload"), extensions=True)
+        return None
+    # connection_ack, next and error only ever go from server to client.
+    return "Unknown message type"
+
+
+class ValidatingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    async def handle_message(self, message: Message) -> None:
+        frame: object = message  # as decoded from JSON, whatever the annotation says
+        problem = message_problem(frame)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        if message["type"] == "connection_init" and message.get("payload", {}) is None:
+            # Strawberry closes the socket on a null payload; it means none.
+            message = ConnectionInitMessage(type="connection_init")
+        await super().handle_message(message)
