@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,6 @@ from resolvers.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from resolvers.live.broker import Broker
-    from resolvers.live.connections import Socket
     from resolvers.live.feeds import Feeds
     from resolvers.live.presence import PresenceStore
 from schema.errors import Unauthenticated
@@ -177,6 +176,15 @@ _scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope",
 class OperationHandle:
     scope: OperationScope
     token: Token[OperationScope | None]
+
+
+@dataclass
+class Socket:
+    """An authenticated WebSocket: its user, its presence entry, its expiry timer."""
+
+    user_id: int
+    connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    expiry: asyncio.Task[None] | None = None
 
 
 @dataclass

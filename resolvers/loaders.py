@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -14,7 +15,6 @@ from db.models import ConversationRow, MembershipRow, MessageRow, UserRow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from resolvers.context import RequestDb
     from resolvers.live.presence import PresenceStore
 
 K = TypeVar("K")
@@ -22,8 +22,14 @@ V = TypeVar("V")
 Loader = Callable[["AsyncSession", list[int]], Awaitable[dict[int, V]]]
 
 
+class Reads(Protocol):
+    """Where loaders read: the operation's session (``RequestDb``), one use at a time."""
+
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
 class Loaders:
-    def __init__(self, db: RequestDb, presence: PresenceStore | None = None) -> None:
+    def __init__(self, db: Reads, presence: PresenceStore | None = None) -> None:
         self._db = db
         self._presence = presence
         self.viewer_id: int | None = None

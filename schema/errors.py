@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from graphql import GraphQLError
@@ -62,3 +63,24 @@ class Conflict(ParleyError):
 
 class RateLimited(ParleyError):
     code = "RATE_LIMITED"
+
+
+def shown(text: str, limit: int = 64) -> str:
+    """Text fit to quote in a message: surrogates escaped, at most ``limit`` characters."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def no_such_operation(operation_name: object) -> GraphQLError:
+    """The error for an operationName that names no operation of the document.
+
+    Coded like a document of several operations without a name (see
+    OperationNameRequired): in both the client failed to pick one. The name
+    is quoted as JSON, so a lone surrogate shows as an escape, never as is.
+    """
+    if operation_name is None:
+        message = "The document has no operation to run."
+    else:
+        name = shown(json.dumps(operation_name), limit=80)
+        message = f"The document has no operation named {name}."
+    return GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +12,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from resolvers.context import Context
-from schema.errors import BadUserInput, ParleyError
+from schema.errors import BadUserInput, ParleyError, no_such_operation, shown
 
 logger = logging.getLogger("parley.errors")
 
@@ -107,37 +106,16 @@ def _lone_surrogate_error(variables: dict[str, object]) -> BadUserInput | None:
 
 def _not_text(path: tuple[str | int, ...]) -> BadUserInput:
     name, *rest = path
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{_shown(part)}" for part in rest)
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{shown(part)}" for part in rest)
     message = (
-        f"Variable '${_shown(str(name))}'"
-        + (f" at '{_shown(str(name))}{where}'" if where else "")
+        f"Variable '${shown(str(name))}'"
+        + (f" at '{shown(str(name))}{where}'" if where else "")
         + " is not valid Unicode text: it holds a lone surrogate"
         " (a \\uD800-\\uDFFF escape without its other half)."
     )
     # The input field to blame, as other BAD_USER_INPUT errors name it.
     fields = [part for part in rest if isinstance(part, str) and not _SURROGATE.search(part)]
     return BadUserInput(message, field=fields[-1] if fields else None)
-
-
-def _shown(text: str, limit: int = 64) -> str:
-    """Text fit to quote in a message: surrogates escaped, at most ``limit`` characters."""
-    cut = text if len(text) <= limit else text[:limit] + "..."
-    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def no_such_operation(operation_name: object) -> GraphQLError:
-    """The error for an operationName that names no operation of the document.
-
-    Coded like a document of several operations without a name (see
-    OperationNameRequired): in both the client failed to pick one. The name
-    is quoted as JSON, so a lone surrogate shows as an escape, never as is.
-    """
-    if operation_name is None:
-        message = "The document has no operation to run."
-    else:
-        shown = _shown(json.dumps(operation_name), limit=80)
-        message = f"The document has no operation named {shown}."
-    return GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
 
 
 class ErrorCodes(MaskErrors):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +11,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 
 from auth.tokens import bearer_token
-from resolvers.context import Context
+from resolvers.context import Context, Socket
 from resolvers.live.publisher import presence_changed
 
 logger = logging.getLogger(__name__)
@@ -21,13 +19,6 @@ logger = logging.getLogger(__name__)
 # graphql-ws clients retry a socket closed with 4403 and ask their async
 # connectionParams for a fresh token; they give up on 4400 and 4401.
 TOKEN_EXPIRED = 4403
-
-
-@dataclass
-class Socket:
-    user_id: int
-    connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    expiry: asyncio.Task[None] | None = None
 
 
 async def accept(ctx: Context) -> None:

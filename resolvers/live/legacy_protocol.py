@@ -74,7 +74,9 @@ class NotJsonAsFrame(AsyncWebSocketAdapter):
         self.websocket = websocket
 
     async def iter_json(
-        self, *, ignore_parsing_errors: bool = False
+        self,
+        *,
+        ignore_parsing_errors: bool = False,  # noqa: ARG002 (never ignored: that is the point)
     ) -> AsyncGenerator[object, None]:
         while True:
             try:
