@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ query History($id: ID!, $before: String) {
   conversation(id: $id) {
     lastSeq
     messages(last: 100, before: $before) {
-      edges { node { seq body kind } }
+      edges { node { seq body kind author { id } } }
       pageInfo { hasPreviousPage startCursor }
     }
   }
@@ -29,8 +30,8 @@ query History($id: ID!, $before: String) {
 """
 
 
-async def _all_messages(user: User, group: str) -> tuple[int, list[dict[str, object]]]:
-    found: list[dict[str, object]] = []
+async def _all_messages(user: User, group: str) -> tuple[int, list[dict[str, Any]]]:
+    found: list[dict[str, Any]] = []
     before = None
     while True:
         data = (await user.client(HISTORY, id=group, before=before))["conversation"]
@@ -80,10 +81,11 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(
     texts = [m for m in messages if m["kind"] == "TEXT"]
     assert [m["seq"] for m in texts] == sorted(seqs)
     assert len({m["body"] for m in texts}) == 200
-    # and each acknowledged seq holds the very message that was acknowledged with it
-    by_seq = {m["seq"]: m["body"] for m in texts}
+    # and each acknowledged seq holds the very message, by its very sender, acknowledged with it
+    by_seq = {m["seq"]: (m["author"]["id"], m["body"]) for m in texts}
     for index, batch in enumerate(batches):
-        assert [by_seq[seq] for seq in batch] == [f"{index}:{n}" for n in range(40)]
+        sender = senders[index].id
+        assert [by_seq[seq] for seq in batch] == [(sender, f"{index}:{n}") for n in range(40)]
         # and what a sender sent after an acknowledgement comes after it
         groups = [batch[g : g + 4] for g in range(0, 40, 4)]
         for earlier, later in itertools.pairwise(groups):
@@ -95,15 +97,16 @@ async def test_concurrent_retries_with_one_client_message_id_store_one_message(
 ) -> None:
     # given
     owner = await new_user()
-    group = (await owner.client(GROUP, input={"title": "retries"}))["createGroup"]["id"]
+    created = (await owner.client(GROUP, input={"title": "retries"}))["createGroup"]
+    group, start = created["id"], created["lastSeq"]
     send = {"conversationId": group, "body": "only once", "clientMessageId": "retry-1"}
     # when the same send arrives ten times at once
     results = await asyncio.gather(*(owner.client(SEND, input=send) for _ in range(10)))
-    # then all ten acknowledge the one stored message
+    # then all ten acknowledge the one stored message, which took the next seq and no other
     assert len({r["sendMessage"]["id"] for r in results}) == 1
     last_seq, messages = await _all_messages(owner, group)
     assert [m["body"] for m in messages if m["kind"] == "TEXT"] == ["only once"]
-    assert last_seq == results[0]["sendMessage"]["seq"]
+    assert last_seq == results[0]["sendMessage"]["seq"] == start + 1
 
 
 REMOVE = "mutation R($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"

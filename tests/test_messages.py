@@ -142,40 +142,6 @@ async def test_resending_with_a_client_message_id_returns_the_same_message(
     assert [m["body"] for m in await history(ann, group)][-2:] == ["once", "mine"]
 
 
-async def test_concurrent_resends_with_one_key_give_one_message(new_user: NewUser) -> None:
-    # given
-    ann = await new_user()
-    group = await create_group(ann)
-    seq = (await conversation(ann, group))["lastSeq"]
-    key = str(uuid.uuid4())
-    # when
-    sent = await asyncio.gather(*(send(ann, group, "retry", clientMessageId=key) for _ in range(6)))
-    # then
-    assert len({m["id"] for m in sent}) == 1
-    assert sent[0]["seq"] == seq + 1
-    assert (await conversation(ann, group))["lastSeq"] == seq + 1
-
-
-async def test_concurrent_senders_get_unique_contiguous_seqs(new_user: NewUser) -> None:
-    # given
-    senders = [await new_user() for _ in range(3)]
-    group = await create_group(*senders)
-    start = (await conversation(senders[0], group))["lastSeq"]
-    # when: 3 senders x 20 sends, all at once
-    sent = await asyncio.gather(
-        *(send(user, group, f"{n}: {i}") for n, user in enumerate(senders) for i in range(20))
-    )
-    # then
-    seqs = sorted(m["seq"] for m in sent)
-    assert seqs == list(range(start + 1, start + 61))
-    assert (await conversation(senders[1], group))["lastSeq"] == start + 60
-    stored = [m for m in await history(senders[2], group) if m["kind"] == "TEXT"]
-    assert sorted(m["seq"] for m in stored) == seqs
-    for n, user in enumerate(senders):
-        mine = [m["body"] for m in stored if m["author"]["id"] == user.id]
-        assert sorted(mine) == sorted(f"{n}: {i}" for i in range(20))
-
-
 async def test_reply_to_a_message_of_the_same_conversation_only(new_user: NewUser) -> None:
     # given
     ann, bob, cy = await new_user(), await new_user(), await new_user()
