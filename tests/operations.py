@@ -142,6 +142,7 @@ async def send(user: User, conversation_id: str, body: str, **extra: Any) -> dic
 
 
 async def conversation(user: User, conversation_id: str) -> dict[str, Any]:
+    """The conversation as ``user`` sees it (CONVERSATION's selection)."""
     return dict((await user.client(CONVERSATION, id=conversation_id))["conversation"])
 
 
