@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.backends import database
-from tests.client import Client, User, sign_up
+from tests.client import Client, NewUser, User, sign_up
 from tests.server import running_server
 
 
@@ -31,7 +31,7 @@ async def client(server_url: str) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-def new_user(client: Client) -> Callable[..., Awaitable[User]]:
+def new_user(client: Client) -> NewUser:
     async def make(display_name: str | None = None) -> User:
         return await sign_up(client, display_name=display_name)
 

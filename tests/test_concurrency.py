@@ -9,36 +9,21 @@ import httpx
 import pytest
 
 from tests.client import Client, NewUser, User
+from tests.operations import (
+    ADD_REACTION,
+    DELETE_MESSAGE,
+    EDIT_MESSAGE,
+    REMOVE_MEMBER,
+    SEND,
+    conversation,
+    create_group,
+    history,
+    send,
+)
 
-GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
-SEND = """
-mutation Send($input: SendMessageInput!) {
-  sendMessage(input: $input) { id seq body clientMessageId }
-}
-"""
-HISTORY = """
-query History($id: ID!, $before: String) {
-  conversation(id: $id) {
-    lastSeq
-    messages(last: 100, before: $before) {
-      edges { node { seq body kind } }
-      pageInfo { hasPreviousPage startCursor }
-    }
-  }
-}
-"""
-
-
-async def _all_messages(user: User, group: str) -> tuple[int, list[dict[str, object]]]:
-    found: list[dict[str, object]] = []
-    before = None
-    while True:
-        data = (await user.client(HISTORY, id=group, before=before))["conversation"]
-        page = data["messages"]
-        found = [edge["node"] for edge in page["edges"]] + found
-        if not page["pageInfo"]["hasPreviousPage"]:
-            return data["lastSeq"], found
-        before = page["pageInfo"]["startCursor"]
+MESSAGE_NODE = (
+    "query($id: ID!) { node(id: $id) { ... on Message { body deletedAt reactions { emoji } } } }"
+)
 
 
 async def test_concurrent_senders_never_share_or_skip_a_seq(
@@ -47,10 +32,7 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(
     # given five members of one group, each on a connection of its own
     senders: list[User] = [await new_user() for _ in range(5)]
     owner = senders[0]
-    created = (
-        await owner.client(GROUP, input={"title": "busy", "memberIds": [s.id for s in senders[1:]]})
-    )["createGroup"]
-    group, start = created["id"], created["lastSeq"]
+    group, start = await create_group(owner, *senders[1:], title="busy")
 
     async def burst(sender: User, index: int) -> list[int]:
         """40 sends, 4 in flight at a time; each send's seq, in the order they were sent."""
@@ -75,15 +57,15 @@ async def test_concurrent_senders_never_share_or_skip_a_seq(
     # then every acknowledged send has its own seq, and together they fill the range
     assert len(seqs) == len(set(seqs)) == 200
     assert sorted(seqs) == list(range(start + 1, start + 201))
-    last_seq, messages = await _all_messages(owner, group)
-    assert last_seq == start + 200
-    texts = [m for m in messages if m["kind"] == "TEXT"]
+    assert (await conversation(owner, group))["lastSeq"] == start + 200
+    texts = [m for m in await history(owner, group) if m["kind"] == "TEXT"]
     assert [m["seq"] for m in texts] == sorted(seqs)
     assert len({m["body"] for m in texts}) == 200
-    # and each acknowledged seq holds the very message that was acknowledged with it
-    by_seq = {m["seq"]: m["body"] for m in texts}
+    # and each acknowledged seq holds the very message, by its very sender, acknowledged with it
+    by_seq = {m["seq"]: (m["author"]["id"], m["body"]) for m in texts}
     for index, batch in enumerate(batches):
-        assert [by_seq[seq] for seq in batch] == [f"{index}:{n}" for n in range(40)]
+        sender = senders[index].id
+        assert [by_seq[seq] for seq in batch] == [(sender, f"{index}:{n}") for n in range(40)]
         # and what a sender sent after an acknowledgement comes after it
         groups = [batch[g : g + 4] for g in range(0, 40, 4)]
         for earlier, later in itertools.pairwise(groups):
@@ -95,25 +77,17 @@ async def test_concurrent_retries_with_one_client_message_id_store_one_message(
 ) -> None:
     # given
     owner = await new_user()
-    group = (await owner.client(GROUP, input={"title": "retries"}))["createGroup"]["id"]
-    send = {"conversationId": group, "body": "only once", "clientMessageId": "retry-1"}
+    group, start = await create_group(owner, title="retries")
     # when the same send arrives ten times at once
-    results = await asyncio.gather(*(owner.client(SEND, input=send) for _ in range(10)))
-    # then all ten acknowledge the one stored message
-    assert len({r["sendMessage"]["id"] for r in results}) == 1
-    last_seq, messages = await _all_messages(owner, group)
+    sent = await asyncio.gather(
+        *(send(owner, group, "only once", clientMessageId="retry-1") for _ in range(10))
+    )
+    # then all ten acknowledge the one stored message, which took the next seq and no other
+    assert len({m["id"] for m in sent}) == 1
+    messages = await history(owner, group)
     assert [m["body"] for m in messages if m["kind"] == "TEXT"] == ["only once"]
-    assert last_seq == results[0]["sendMessage"]["seq"]
-
-
-REMOVE = "mutation R($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"
-LATEST = """
-query Latest($id: ID!) {
-  conversation(id: $id) {
-    messages(last: 20) { edges { node { seq kind body author { id } } } }
-  }
-}
-"""
+    last_seq = (await conversation(owner, group))["lastSeq"]
+    assert last_seq == sent[0]["seq"] == start + 1
 
 
 @pytest.mark.postgres
@@ -122,19 +96,14 @@ async def test_no_send_commits_after_the_senders_removal(new_user: NewUser) -> N
     for _ in range(10):
         # given Carl in Ann's group
         carl = await new_user()
-        group = (await ann.client(GROUP, input={"title": "race", "memberIds": [carl.id]}))[
-            "createGroup"
-        ]["id"]
+        group, _ = await create_group(ann, carl, title="race")
         # when Ann removes him while he sends
         await asyncio.gather(
-            ann.client.raw(REMOVE, {"c": group, "u": carl.id}),
+            ann.client.raw(REMOVE_MEMBER, {"id": group, "userId": carl.id}),
             carl.client.raw(SEND, {"input": {"conversationId": group, "body": "last word"}}),
         )
         # then his message, if it was accepted, comes before the removal
-        nodes = [
-            e["node"]
-            for e in (await ann.client(LATEST, id=group))["conversation"]["messages"]["edges"]
-        ]
+        nodes = await history(ann, group)
         removal = next(n["seq"] for n in nodes if n["kind"] == "SYSTEM" and "removed" in n["body"])
         assert all(
             n["seq"] < removal for n in nodes if n["author"] and n["author"]["id"] == carl.id
@@ -144,32 +113,14 @@ async def test_no_send_commits_after_the_senders_removal(new_user: NewUser) -> N
 @pytest.mark.postgres
 async def test_edit_and_reaction_racing_a_delete_leave_it_deleted(new_user: NewUser) -> None:
     ann, bob = await new_user(), await new_user()
-    group = (await ann.client(GROUP, input={"title": "race", "memberIds": [bob.id]}))[
-        "createGroup"
-    ]["id"]
+    group, _ = await create_group(ann, bob, title="race")
     for n in range(10):
-        message = (await bob.client(SEND, input={"conversationId": group, "body": f"m{n}"}))[
-            "sendMessage"
-        ]["id"]
+        message = (await send(bob, group, f"m{n}"))["id"]
         await asyncio.gather(
-            bob.client.raw(
-                'mutation($m: ID!) { editMessage(messageId: $m, body: "edited") { id } }',
-                {"m": message},
-            ),
-            ann.client.raw(
-                "mutation($m: ID!) { deleteMessage(messageId: $m) { id } }", {"m": message}
-            ),
-            ann.client.raw(
-                'mutation($m: ID!) { addReaction(messageId: $m, emoji: "x") { id } }',
-                {"m": message},
-            ),
+            bob.client.raw(EDIT_MESSAGE, {"id": message, "body": "edited"}),
+            ann.client.raw(DELETE_MESSAGE, {"id": message}),
+            ann.client.raw(ADD_REACTION, {"id": message, "emoji": "x"}),
         )
-        node = (
-            await ann.client(
-                "query($m: ID!) { node(id: $m) "
-                "{ ... on Message { body deletedAt reactions { emoji } } } }",
-                m=message,
-            )
-        )["node"]
+        node = (await ann.client(MESSAGE_NODE, id=message))["node"]
         assert node == {"body": None, "deletedAt": node["deletedAt"], "reactions": []}
         assert node["deletedAt"] is not None

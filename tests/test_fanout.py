@@ -17,17 +17,8 @@ from schema.ids import decode_global_id
 from schema.schema import schema
 from tests.client import User, sign_up
 from tests.inprocess import InProcess, in_process
+from tests.operations import EVENTS, create_group, send
 
-GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
-SEND = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }"
-EVENTS = """
-subscription Events($id: ID!, $after: Int) {
-  conversationEvents(conversationId: $id, afterSeq: $after) {
-    seq conversationId
-    ... on MessageAdded { message { body author { username } reactions { emoji } } }
-  }
-}
-"""
 QUIET = {"live_resync_seconds": 3600.0}  # only announcements move the feeds here
 
 
@@ -55,10 +46,8 @@ async def receive(
 async def _group(app: InProcess, members: int) -> tuple[User, list[User], str, int]:
     owner = await sign_up(app.client)
     others = [await sign_up(app.client) for _ in range(members)]
-    created = (
-        await owner.client(GROUP, input={"title": "fan", "memberIds": [u.id for u in others]})
-    )["createGroup"]
-    return owner, others, created["id"], created["lastSeq"]
+    group, last_seq = await create_group(owner, *others, title="fan")
+    return owner, others, group, last_seq
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -83,11 +72,11 @@ async def _cost_of_one_event(app: InProcess, listeners: int) -> int:
 
     await _until(lambda: (f := feed()) is not None and f.listeners == listeners)  # all following
     # warm up: every listener takes one event first, so all are live and idle
-    await owner.client(SEND, input={"conversationId": group, "body": "warm-up"})
+    await send(owner, group, "warm-up")
     await _until(lambda: (f := feed()) is not None and f.loaded_through > start)
     await asyncio.sleep(0.2)
     app.counter.statements.clear()
-    await owner.client(SEND, input={"conversationId": group, "body": "counted"})
+    await send(owner, group, "counted")
     results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
     assert all(r[-1]["message"]["body"] == "counted" for r in results)
     return len(app.counter.statements)
@@ -138,9 +127,9 @@ async def test_dropped_and_reordered_announcements_leave_no_gap(tmp_path: Path) 
         listening = asyncio.create_task(receive(app, bob, group, start, 31, started))
         await started.wait()
         for n in range(30):
-            await owner.client(SEND, input={"conversationId": group, "body": f"m{n}"})
+            await send(owner, group, f"m{n}")
         chaos.reliable = True
-        await owner.client(SEND, input={"conversationId": group, "body": "last"})
+        await send(owner, group, "last")
         events = await asyncio.wait_for(listening, 20)
     assert [e["seq"] for e in events] == list(range(start + 1, start + 32))
     assert [e["message"]["body"] for e in events] == [f"m{n}" for n in range(30)] + ["last"]

@@ -3,113 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.client import Client, User, unique
+from tests.client import Client, NewUser, User, unique
+from tests.operations import (
+    ADD_MEMBERS,
+    CONVERSATION,
+    CONVERSATIONS,
+    CREATE_GROUP,
+    GROUP_FIELDS,
+    HISTORY,
+    OPEN_DIRECT,
+    PUBLIC_GROUPS,
+    REMOVE_MEMBER,
+    SEND,
+    SET_ROLE,
+    UPDATE_GROUP,
+    conversation,
+    create_group,
+    history,
+    made_up_id,
+    opaque,
+    open_direct,
+    send,
+)
 
-NewUser = Callable[..., Awaitable[User]]
-
-GROUP = "id title description isPublic viewerRole memberCount lastSeq"
-CREATE_GROUP = (
-    "mutation Create($input: CreateGroupInput!) { createGroup(input: $input) { " + GROUP + " } }"
-)
-UPDATE_GROUP = (
-    "mutation Update($input: UpdateGroupInput!) { updateGroup(input: $input) { " + GROUP + " } }"
-)
-JOIN_GROUP = "mutation Join($id: ID!) { joinGroup(groupId: $id) { " + GROUP + " } }"
-PUBLIC_GROUPS = """
-query Public($search: String, $first: Int, $after: String) {
-  publicGroups(search: $search, first: $first, after: $after) {
-    edges { cursor node { id title isPublic } }
-    pageInfo { hasNextPage hasPreviousPage endCursor }
-  }
-}
-"""
-OPEN_DIRECT = """
-mutation Open($userId: ID!) {
-  openDirectConversation(userId: $userId) {
-    id lastSeq peer { id username } members { totalCount edges { node { user { id } } } }
-  }
-}
-"""
-ADD_MEMBERS = (
-    "mutation Add($id: ID!, $userIds: [ID!]!) "
-    "{ addMembers(conversationId: $id, userIds: $userIds) { " + GROUP + " } }"
-)
-REMOVE_MEMBER = (
-    "mutation Remove($id: ID!, $userId: ID!) "
-    "{ removeMember(conversationId: $id, userId: $userId) { " + GROUP + " } }"
-)
-SET_ROLE = (
-    "mutation SetRole($id: ID!, $userId: ID!, $role: MemberRole!) "
-    "{ setMemberRole(conversationId: $id, userId: $userId, role: $role) { role user { id } } }"
-)
+JOIN_GROUP = "mutation Join($id: ID!) { joinGroup(groupId: $id) { " + GROUP_FIELDS + " } }"
 LEAVE = "mutation Leave($id: ID!) { leaveConversation(conversationId: $id) }"
-CONVERSATION = """
-query Conversation($id: ID!) {
-  conversation(id: $id) {
-    __typename id lastSeq
-    lastMessage { seq kind body author { id } }
-    members(first: 100) { totalCount edges { node { role user { id } } } }
-    ... on Group { title viewerRole memberCount }
-  }
-}
-"""
-HISTORY = (
-    "query History($id: ID!) { messages(conversationId: $id, last: 100) "
-    "{ edges { node { seq kind body author { id } } } } }"
-)
-SEND = (
-    "mutation Send($id: ID!, $body: String!) "
-    "{ sendMessage(input: {conversationId: $id, body: $body}) { id } }"
-)
 NODE = "query Node($id: ID!) { node(id: $id) { id } }"
-CONVERSATIONS = """
-query Conversations($first: Int, $after: String) {
-  conversations(first: $first, after: $after) {
-    edges { cursor node { __typename id lastActivityAt } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
 GROUPS = "query { groups(first: 100) { edges { node { __typename id } } } }"
 
 
-def opaque(text: str) -> str:
-    """IDs and cursors are base64url text; this forges well-formed ones."""
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def made_up_id(type_name: str) -> str:
-    """A well-formed global ID that names nothing."""
-    return opaque(f"{type_name}:987654321")
-
-
-async def create_group(
-    owner: User, *members: User, public: bool = False, title: str | None = None
-) -> dict[str, Any]:
-    ids, title = [m.id for m in members], title or unique("Group ")
-    data = await owner.client(
-        CREATE_GROUP, input={"title": title, "isPublic": public, "memberIds": ids}
-    )
-    return dict(data["createGroup"])
-
-
 async def roles(viewer: User, conversation_id: str) -> dict[str, str]:
-    data = await viewer.client(CONVERSATION, id=conversation_id)
-    edges = data["conversation"]["members"]["edges"]
+    edges = (await conversation(viewer, conversation_id))["members"]["edges"]
     return {e["node"]["user"]["id"]: e["node"]["role"] for e in edges}
 
 
-async def history(viewer: User, conversation_id: str) -> list[dict[str, Any]]:
-    data = await viewer.client(HISTORY, id=conversation_id)
-    return [edge["node"] for edge in data["messages"]["edges"]]
-
-
 async def last_seq(viewer: User, conversation_id: str) -> int:
-    return int((await viewer.client(CONVERSATION, id=conversation_id))["conversation"]["lastSeq"])
+    return int((await conversation(viewer, conversation_id))["lastSeq"])
 
 
 async def test_create_group_makes_the_creator_owner(new_user: NewUser) -> None:
@@ -126,9 +57,7 @@ async def test_create_group_makes_the_creator_owner(new_user: NewUser) -> None:
     assert group["isPublic"] is False
     assert (group["viewerRole"], group["memberCount"]) == ("OWNER", 3)
     assert await roles(ann, group["id"]) == {owner.id: "OWNER", ann.id: "MEMBER", bob.id: "MEMBER"}
-    assert (await ann.client(CONVERSATION, id=group["id"]))["conversation"][
-        "viewerRole"
-    ] == "MEMBER"
+    assert (await conversation(ann, group["id"]))["viewerRole"] == "MEMBER"
     messages = await history(bob, group["id"])
     assert [m["kind"] for m in messages] == ["SYSTEM"]
     assert messages[0]["author"] is None and "Book club" in messages[0]["body"]
@@ -161,8 +90,7 @@ async def test_create_group_validates_its_input(client: Client, new_user: NewUse
 async def test_update_group_by_owner_and_admin(new_user: NewUser) -> None:
     # given
     owner, admin, member, outsider = [await new_user() for _ in range(4)]
-    group = await create_group(owner, admin, member, title="Old name")
-    gid = group["id"]
+    gid, _ = await create_group(owner, admin, member, title="Old name")
     await owner.client(SET_ROLE, id=gid, userId=admin.id, role="ADMIN")
     before = await last_seq(owner, gid)
     for user, title, code in [(member, "x", "FORBIDDEN"), (outsider, "x", "NOT_FOUND")]:
@@ -178,7 +106,7 @@ async def test_update_group_by_owner_and_admin(new_user: NewUser) -> None:
     ]
     # then: a SYSTEM message tells everyone
     assert (renamed["title"], renamed["lastSeq"] > before) == ("New", True)
-    newest = (await member.client(CONVERSATION, id=gid))["conversation"]["lastMessage"]
+    newest = (await conversation(member, gid))["lastMessage"]
     assert (newest["kind"], newest["author"], newest["seq"]) == ("SYSTEM", None, renamed["lastSeq"])
     assert "Old name" in newest["body"] and "New" in newest["body"]
     # when: the owner sets, then clears the description
@@ -194,33 +122,33 @@ async def test_update_group_by_owner_and_admin(new_user: NewUser) -> None:
 async def test_join_public_group_is_idempotent_and_private_is_not_found(new_user: NewUser) -> None:
     # given
     owner, joiner = await new_user(), await new_user("Jo")
-    public = await create_group(owner, public=True)
-    private = await create_group(owner)
+    public, _ = await create_group(owner, public=True)
+    private, _ = await create_group(owner)
     # when
-    joined = (await joiner.client(JOIN_GROUP, id=public["id"]))["joinGroup"]
-    again = (await joiner.client(JOIN_GROUP, id=public["id"]))["joinGroup"]
+    joined = (await joiner.client(JOIN_GROUP, id=public))["joinGroup"]
+    again = (await joiner.client(JOIN_GROUP, id=public))["joinGroup"]
     # then
     assert (joined["viewerRole"], joined["memberCount"]) == ("MEMBER", 2)
     assert (again["memberCount"], again["lastSeq"]) == (2, joined["lastSeq"])
-    newest = (await owner.client(CONVERSATION, id=public["id"]))["conversation"]["lastMessage"]
+    newest = (await conversation(owner, public))["lastMessage"]
     assert newest["kind"] == "SYSTEM" and "Jo" in newest["body"]
-    error = await joiner.client.error(JOIN_GROUP, id=private["id"])
+    error = await joiner.client.error(JOIN_GROUP, id=private)
     assert error.code == "NOT_FOUND"
-    assert (await owner.client(CONVERSATION, id=private["id"]))["conversation"]["memberCount"] == 1
+    assert (await conversation(owner, private))["memberCount"] == 1
 
 
 async def test_concurrent_joins_add_the_member_once(new_user: NewUser) -> None:
     # given
     owner, joiner = await new_user(), await new_user()
-    group = await create_group(owner, public=True)
+    group, _ = await create_group(owner, public=True)
     # when
     results = await asyncio.gather(
-        *(joiner.client.raw(JOIN_GROUP, {"id": group["id"]}) for _ in range(5))
+        *(joiner.client.raw(JOIN_GROUP, {"id": group}) for _ in range(5))
     )
     # then
     assert [r.get("errors") for r in results] == [None] * 5
-    assert await roles(owner, group["id"]) == {owner.id: "OWNER", joiner.id: "MEMBER"}
-    joins = [m for m in await history(owner, group["id"]) if m["body"].endswith("joined")]
+    assert await roles(owner, group) == {owner.id: "OWNER", joiner.id: "MEMBER"}
+    joins = [m for m in await history(owner, group) if m["body"].endswith("joined")]
     assert len(joins) == 1
 
 
@@ -286,8 +214,7 @@ async def test_concurrent_opens_from_both_sides_give_one_conversation(new_user: 
 async def test_member_management_permissions(new_user: NewUser) -> None:
     # given
     owner, admin, admin2, m1, m2, stranger, newcomer = [await new_user() for _ in range(7)]
-    group = await create_group(owner, admin, admin2, m1, m2)
-    gid = group["id"]
+    gid, _ = await create_group(owner, admin, admin2, m1, m2)
     for who in (admin, admin2):
         await owner.client(SET_ROLE, id=gid, userId=who.id, role="ADMIN")
     add, remove = {"userIds": [newcomer.id]}, REMOVE_MEMBER
@@ -339,22 +266,22 @@ async def test_member_management_permissions(new_user: NewUser) -> None:
 async def test_ownership_transfer(new_user: NewUser) -> None:
     # given
     owner, heir = await new_user(), await new_user()
-    group = await create_group(owner, heir)
+    group, _ = await create_group(owner, heir)
     # when
-    data = await owner.client(SET_ROLE, id=group["id"], userId=heir.id, role="OWNER")
+    data = await owner.client(SET_ROLE, id=group, userId=heir.id, role="OWNER")
     # then: one owner; the old one steps down to admin and answers to the new one
     assert data["setMemberRole"]["role"] == "OWNER"
-    assert await roles(owner, group["id"]) == {owner.id: "ADMIN", heir.id: "OWNER"}
-    error = await owner.client.error(SET_ROLE, id=group["id"], userId=heir.id, role="MEMBER")
+    assert await roles(owner, group) == {owner.id: "ADMIN", heir.id: "OWNER"}
+    error = await owner.client.error(SET_ROLE, id=group, userId=heir.id, role="MEMBER")
     assert error.code == "FORBIDDEN"
-    removed = await heir.client(REMOVE_MEMBER, id=group["id"], userId=owner.id)
+    removed = await heir.client(REMOVE_MEMBER, id=group, userId=owner.id)
     assert removed["removeMember"]["memberCount"] == 1
 
 
 async def test_concurrent_ownership_transfers_leave_one_owner(new_user: NewUser) -> None:
     # given
     owner, heirs = await new_user(), [await new_user() for _ in range(3)]
-    gid = (await create_group(owner, *heirs))["id"]
+    gid, _ = await create_group(owner, *heirs)
     # when
     results = await asyncio.gather(
         *(owner.client.raw(SET_ROLE, {"id": gid, "userId": h.id, "role": "OWNER"}) for h in heirs)
@@ -370,7 +297,7 @@ async def test_leaving_owner_hands_over_to_longest_standing_admin_else_member(
 ) -> None:
     # given: m1 joined first but is no admin; a1 is the longest-standing admin
     owner, m1, a1 = await new_user(), await new_user(), await new_user()
-    gid = (await create_group(owner, m1, a1))["id"]
+    gid, _ = await create_group(owner, m1, a1)
     a2 = await new_user()
     await owner.client(ADD_MEMBERS, id=gid, userIds=[a2.id])
     for admin in (a2, a1):
@@ -391,8 +318,7 @@ async def test_membership_changes_write_system_messages_and_advance_last_seq(
 ) -> None:
     # given
     owner, ann, bob = await new_user("Olga"), await new_user("Ann"), await new_user("Bob")
-    group = await create_group(owner, ann)
-    gid = group["id"]
+    gid, _ = await create_group(owner, ann)
     changes: list[tuple[User, str, dict[str, Any], str]] = [
         (owner, ADD_MEMBERS, {"userIds": [bob.id]}, "Bob"),
         (owner, SET_ROLE, {"userId": ann.id, "role": "ADMIN"}, "Ann"),
@@ -404,9 +330,9 @@ async def test_membership_changes_write_system_messages_and_advance_last_seq(
         # when
         await actor.client(mutation, id=gid, **variables)
         # then
-        conversation = (await owner.client(CONVERSATION, id=gid))["conversation"]
-        newest = conversation["lastMessage"]
-        assert conversation["lastSeq"] > seq, mutation
+        seen = await conversation(owner, gid)
+        newest = seen["lastMessage"]
+        assert seen["lastSeq"] > seq, mutation
         assert (newest["kind"], newest["author"]) == ("SYSTEM", None)
         assert newest["seq"] > seq and name in newest["body"], newest
     kinds = [m["kind"] for m in await history(owner, gid)]
@@ -416,32 +342,33 @@ async def test_membership_changes_write_system_messages_and_advance_last_seq(
 async def test_removed_and_departed_members_lose_access(new_user: NewUser) -> None:
     # given
     owner, removed, departed = await new_user(), await new_user(), await new_user()
-    group = await create_group(owner, removed, departed)
-    await owner.client(SEND, id=group["id"], body="before they went")
+    group, _ = await create_group(owner, removed, departed)
+    await send(owner, group, "before they went")
     # when
-    await owner.client(REMOVE_MEMBER, id=group["id"], userId=removed.id)
-    await departed.client(LEAVE, id=group["id"])
+    await owner.client(REMOVE_MEMBER, id=group, userId=removed.id)
+    await departed.client(LEAVE, id=group)
     # then
     for user in (removed, departed):
-        assert (await user.client.error(CONVERSATION, id=group["id"])).code == "NOT_FOUND"
-        assert (await user.client.error(HISTORY, id=group["id"])).code == "NOT_FOUND"
-        assert (await user.client.error(SEND, id=group["id"], body="hi")).code == "NOT_FOUND"
-        assert (await user.client.error(LEAVE, id=group["id"])).code == "NOT_FOUND"
-        assert (await user.client(NODE, id=group["id"]))["node"] is None
+        assert (await user.client.error(CONVERSATION, id=group)).code == "NOT_FOUND"
+        assert (await user.client.error(HISTORY, id=group)).code == "NOT_FOUND"
+        sending = await user.client.error(SEND, input={"conversationId": group, "body": "hi"})
+        assert sending.code == "NOT_FOUND"
+        assert (await user.client.error(LEAVE, id=group)).code == "NOT_FOUND"
+        assert (await user.client(NODE, id=group))["node"] is None
         assert (await user.client(CONVERSATIONS, first=100))["conversations"]["edges"] == []
-    assert set(await roles(owner, group["id"])) == {owner.id}
+    assert set(await roles(owner, group)) == {owner.id}
 
 
 async def test_conversations_list_newest_activity_first_and_pages(new_user: NewUser) -> None:
     # given: four groups (one of them someone else's), a direct conversation, a group the
     # viewer is not in; then the oldest group gets a message
     viewer, peer = await new_user(), await new_user()
-    ids = [(await create_group(viewer))["id"] for _ in range(3)]
-    ids.append((await create_group(peer, viewer))["id"])
+    ids = [(await create_group(viewer))[0] for _ in range(3)]
+    ids.append((await create_group(peer, viewer))[0])
     await create_group(peer, public=True)
-    ids.append((await viewer.client(OPEN_DIRECT, userId=peer.id))["openDirectConversation"]["id"])
-    await peer.client(SEND, id=ids[-1], body="hello")
-    await viewer.client(SEND, id=ids[0], body="bump")
+    ids.append(await open_direct(viewer, peer))
+    await send(peer, ids[-1], "hello")
+    await send(viewer, ids[0], "bump")
     # when
     whole = (await viewer.client(CONVERSATIONS, first=100))["conversations"]
     paged: list[str] = []

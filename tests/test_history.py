@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.client import User, unique
-
-NewUser = Callable[..., Awaitable[User]]
+from tests.client import NewUser, User, unique
+from tests.operations import (
+    CONVERSATIONS,
+    DELETE_MESSAGE,
+    PUBLIC_GROUPS,
+    create_group,
+    made_up_id,
+    opaque,
+    open_direct,
+    send,
+)
 
 CONNECTION = """
   edges { cursor node { id seq body } }
@@ -46,37 +52,20 @@ query Node($id: ID!) {
   }
 }
 """
-SEND = """
-mutation Send($id: ID!, $body: String!) {
-  sendMessage(input: {conversationId: $id, body: $body}) { id seq body }
-}
-"""
-CONVERSATIONS = "query C($after: String) { conversations(after: $after) { edges { cursor } } }"
-PUBLIC_GROUPS = "query P($after: String) { publicGroups(after: $after) { edges { cursor } } }"
 MEMBERS = (
     "query M($id: ID!, $after: String) "
     "{ conversation(id: $id) { members(after: $after) { edges { cursor } } } }"
 )
-DELETE = "mutation Delete($id: ID!) { deleteMessage(messageId: $id) { id } }"
-OPEN_DIRECT = "mutation Open($userId: ID!) { openDirectConversation(userId: $userId) { id } }"
-CREATE_GROUP = """
-mutation Create($input: CreateGroupInput!) { createGroup(input: $input) { id } }
-"""
-
-
-def opaque(text: str) -> str:
-    """IDs and cursors are base64url text; this forges well-formed ones."""
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 async def chat(new_user: NewUser, count: int) -> tuple[User, User, str, list[dict[str, Any]]]:
     """Two users and a direct conversation with ``count`` messages m0, m1, …"""
     ann, bob = await new_user(), await new_user()
-    direct = (await ann.client(OPEN_DIRECT, userId=bob.id))["openDirectConversation"]["id"]
+    direct = await open_direct(ann, bob)
     sent = []
     for i in range(count):
         author = ann if i % 2 == 0 else bob
-        sent.append((await author.client(SEND, id=direct, body=f"m{i}"))["sendMessage"])
+        sent.append(await send(author, direct, f"m{i}"))
     return ann, bob, direct, sent
 
 
@@ -147,7 +136,7 @@ async def test_cursors_stay_valid_while_messages_arrive(new_user: NewUser) -> No
         batch, late = late[:3], late[3:]
         connection, *_ = await asyncio.gather(
             page(ann, direct, first=4, after=after),
-            *(bob.client(SEND, id=direct, body=body) for body in batch),
+            *(send(bob, direct, body) for body in batch),
         )
         forwards += [e["node"]["seq"] for e in connection["edges"]]
         after = connection["pageInfo"]["endCursor"] or after
@@ -165,7 +154,7 @@ async def test_cursors_stay_valid_while_messages_arrive(new_user: NewUser) -> No
     while connection["pageInfo"]["hasPreviousPage"]:
         connection, _ = await asyncio.gather(
             page(ann, direct, last=4, before=connection["pageInfo"]["startCursor"]),
-            ann.client(SEND, id=direct, body=f"extra {next(extra)}"),
+            send(ann, direct, f"extra {next(extra)}"),
         )
         backwards = [e["node"]["seq"] for e in connection["edges"]] + backwards
     # then
@@ -255,8 +244,8 @@ async def test_node_finds_what_the_viewer_may_see(new_user: NewUser) -> None:
     # given
     ann, bob, direct, sent = await chat(new_user, 1)
     title = unique("Private ")
-    group = (await ann.client(CREATE_GROUP, input={"title": title}))["createGroup"]["id"]
-    secret = (await ann.client(SEND, id=group, body="secret"))["sendMessage"]["id"]
+    group, _ = await create_group(ann, title=title)
+    secret = (await send(ann, group, "secret"))["id"]
     outsider = await new_user()
     # when / then: members see everything
     lookups = {
@@ -270,10 +259,10 @@ async def test_node_finds_what_the_viewer_may_see(new_user: NewUser) -> None:
         assert (await ann.client(NODE, id=node_id))["node"] == expected
     # then: others see users, and nothing of conversations they are not in
     assert (await outsider.client(NODE, id=ann.id))["node"]["username"] == ann.username
-    for hidden in (group, direct, secret, sent[0]["id"], opaque("Message:987654321")):
+    for hidden in (group, direct, secret, sent[0]["id"], made_up_id("Message")):
         assert (await outsider.client(NODE, id=hidden))["node"] is None, hidden
     assert (await bob.client(NODE, id=secret))["node"] is None
-    assert (await bob.client(NODE, id=opaque("User:987654321")))["node"] is None
+    assert (await bob.client(NODE, id=made_up_id("User")))["node"] is None
 
 
 async def test_search_finds_substrings_in_the_viewers_conversations_only(
@@ -282,16 +271,14 @@ async def test_search_finds_substrings_in_the_viewers_conversations_only(
     # given: a word in Ann's chats, in a group she is not in, and in a deleted message
     ann, bob, direct, _ = await chat(new_user, 2)
     word = unique("zebra")
-    group = (await ann.client(CREATE_GROUP, input={"title": "Zoo"}))["createGroup"]["id"]
-    in_direct = (await bob.client(SEND, id=direct, body=f"a {word.upper()} crossing"))[
-        "sendMessage"
-    ]
-    in_group = (await ann.client(SEND, id=group, body=f"{word}!"))["sendMessage"]
-    deleted = (await ann.client(SEND, id=group, body=f"oops {word}"))["sendMessage"]
-    await ann.client(DELETE, id=deleted["id"])
+    group, _ = await create_group(ann, title="Zoo")
+    in_direct = await send(bob, direct, f"a {word.upper()} crossing")
+    in_group = await send(ann, group, f"{word}!")
+    deleted = await send(ann, group, f"oops {word}")
+    await ann.client(DELETE_MESSAGE, id=deleted["id"])
     cy = await new_user()
-    hidden = (await cy.client(CREATE_GROUP, input={"title": "Hidden"}))["createGroup"]["id"]
-    await cy.client(SEND, id=hidden, body=f"cy's {word}")
+    hidden, _ = await create_group(cy, title="Hidden")
+    await send(cy, hidden, f"cy's {word}")
     # when: a case-insensitive substring from the middle of the word
     found = (await ann.client(SEARCH, query=word[3:9].upper()))["searchMessages"]
     # then
@@ -319,7 +306,7 @@ async def test_search_takes_words_as_written(new_user: NewUser) -> None:
     tag = unique("t")
     texts = [f"{tag} Straße", f"{tag} ÉCOLE", f"{tag} 100% sure", f"{tag} 1000 sure", f"{tag} a_b"]
     for text in texts:
-        await ann.client(SEND, id=direct, body=text)
+        await send(ann, direct, text)
     # when / then: a query matches its own text, and % and _ are no wildcards
     expected = {"Straße": [texts[0]], "ÉCOLE": [texts[1]], "100%": [texts[2]], "a_b": [texts[4]]}
     found = {

@@ -10,39 +10,30 @@ from typing import Any
 import websockets
 from websockets.typing import Subprotocol
 
-from tests.client import User
+from tests.client import NewUser, User
+from tests.operations import (
+    ADD_MEMBERS,
+    ADD_REACTION,
+    DELETE_MESSAGE,
+    EDIT_MESSAGE,
+    EVENTS,
+    MARK_READ,
+    REMOVE_MEMBER,
+    SEND,
+    UPDATE_GROUP,
+    create_group,
+    made_up_id,
+    open_direct,
+    send,
+)
 from tests.ws import Socket, open_socket
 
-NewUser = Callable[..., Awaitable[User]]
-
-GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
-SEND = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }"
-EVENTS = """
-subscription Events($id: ID!, $after: Int) {
-  conversationEvents(conversationId: $id, afterSeq: $after) {
-    __typename seq conversationId at
-    ... on MessageAdded { message { id seq body kind author { username } } }
-    ... on MessageEdited { message { id body editedAt } }
-    ... on MessageDeleted { message { id body deletedAt } }
-    ... on ReactionsChanged { message { id reactions { emoji count viewerHasReacted } } }
-    ... on MembersChanged { actor { username } added { username } removed { username } }
-    ... on ConversationUpdated { conversation { id ... on Group { title } } }
-  }
-}
-"""
-REMOVE = "mutation R($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"
+SET_TYPING = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
 VIEWER_MESSAGES = """
 subscription { viewerEvents {
   __typename conversationId ... on MessageAdded { message { body } }
 } }
 """
-
-
-async def group_of(owner: User, *members: User, title: str = "live") -> tuple[str, int]:
-    created = (
-        await owner.client(GROUP, input={"title": title, "memberIds": [m.id for m in members]})
-    )["createGroup"]
-    return created["id"], created["lastSeq"]
 
 
 async def first_after(
@@ -60,14 +51,18 @@ async def first_after(
                 raise
 
 
+def error_code(message: dict[str, Any]) -> str:
+    """The code of an operation's error: an ``error`` message, or a ``next`` with errors."""
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    return str(errors[0]["extensions"]["code"])
+
+
 async def ending_code(socket: Socket, operation: str) -> str:
     """Skip the stream's events; the code of the error that ends it."""
     while True:
         message = await socket.next(operation)
         if message["type"] != "next" or "errors" in message["payload"]:
-            break
-    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-    return str(errors[0]["extensions"]["code"])
+            return error_code(message)
 
 
 async def collect(socket: Socket, operation: str, count: int) -> list[dict[str, Any]]:
@@ -77,15 +72,13 @@ async def collect(socket: Socket, operation: str, count: int) -> list[dict[str, 
 async def test_live_messages_reach_a_member(server_url: str, new_user: NewUser) -> None:
     # given
     ann, bob = await new_user(), await new_user()
-    group, last_seq = await group_of(ann, bob)
+    group, last_seq = await create_group(ann, bob)
     async with open_socket(server_url, bob.token) as socket:
         # afterSeq makes the stream start where the client stands, however
         # long the server takes to set the subscription up
         operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
         # when
-        sent = (await ann.client(SEND, input={"conversationId": group, "body": "hi bob"}))[
-            "sendMessage"
-        ]
+        sent = await send(ann, group, "hi bob")
         # then
         event = (await socket.data(operation))["conversationEvents"]
     assert event["__typename"] == "MessageAdded"
@@ -100,7 +93,7 @@ async def test_replay_then_live_while_five_senders_send_forty_each(
 ) -> None:
     # given a group of five, and three listeners joining at different moments
     senders = [await new_user() for _ in range(5)]
-    group, start = await group_of(senders[0], *senders[1:], title="stampede")
+    group, start = await create_group(senders[0], *senders[1:], title="stampede")
     results: dict[str, list[int]] = {}
 
     async def listen(name: str, after: int, delay: float) -> None:
@@ -115,7 +108,7 @@ async def test_replay_then_live_while_five_senders_send_forty_each(
 
     async def send_all(sender: User, index: int) -> None:
         for n in range(40):
-            await sender.client(SEND, input={"conversationId": group, "body": f"{index}.{n}"})
+            await send(sender, group, f"{index}.{n}")
 
     # when they all run at once (the late listeners replay what they missed)
     await asyncio.gather(
@@ -132,9 +125,9 @@ async def test_replay_then_live_while_five_senders_send_forty_each(
 
 async def test_after_seq_replays_the_stored_timeline(server_url: str, new_user: NewUser) -> None:
     ann = await new_user()
-    group, _ = await group_of(ann)
+    group, _ = await create_group(ann)
     for n in range(150):  # more than one replay page
-        await ann.client(SEND, input={"conversationId": group, "body": f"m{n}"})
+        await send(ann, group, f"m{n}")
     async with open_socket(server_url, ann.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group, "after": 0})
         events = await collect(socket, operation, 152)
@@ -145,28 +138,15 @@ async def test_after_seq_replays_the_stored_timeline(server_url: str, new_user: 
 
 async def test_every_kind_of_timeline_event(server_url: str, new_user: NewUser) -> None:
     ann, bob, cy = await new_user(), await new_user(), await new_user()
-    group, last_seq = await group_of(ann, bob)
+    group, last_seq = await create_group(ann, bob)
     async with open_socket(server_url, bob.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
-        message = (await ann.client(SEND, input={"conversationId": group, "body": "v1"}))[
-            "sendMessage"
-        ]["id"]
-        await ann.client(
-            'mutation($m: ID!) { editMessage(messageId: $m, body: "v2") { id } }', m=message
-        )
-        await bob.client(
-            'mutation($m: ID!) { addReaction(messageId: $m, emoji: "🎉") { id } }', m=message
-        )
-        await ann.client(
-            "mutation($c: ID!, $u: [ID!]!) { addMembers(conversationId: $c, userIds: $u) { id } }",
-            c=group,
-            u=[cy.id],
-        )
-        await ann.client(
-            'mutation($g: ID!) { updateGroup(input: {groupId: $g, description: "d"}) { id } }',
-            g=group,
-        )
-        await ann.client("mutation($m: ID!) { deleteMessage(messageId: $m) { id } }", m=message)
+        message = (await send(ann, group, "v1"))["id"]
+        await ann.client(EDIT_MESSAGE, id=message, body="v2")
+        await bob.client(ADD_REACTION, id=message, emoji="🎉")
+        await ann.client(ADD_MEMBERS, id=group, userIds=[cy.id])
+        await ann.client(UPDATE_GROUP, input={"groupId": group, "description": "d"})
+        await ann.client(DELETE_MESSAGE, id=message)
         events = []
         try:
             for _ in range(7):
@@ -196,13 +176,13 @@ async def test_removed_member_stream_ends_with_forbidden(
     server_url: str, new_user: NewUser
 ) -> None:
     ann, bob = await new_user(), await new_user()
-    group, last_seq = await group_of(ann, bob)
+    group, last_seq = await create_group(ann, bob)
     async with open_socket(server_url, bob.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
         # once an event has arrived, the subscription is surely live
-        await ann.client(SEND, input={"conversationId": group, "body": "bye"})
+        await send(ann, group, "bye")
         await socket.data(operation)
-        await ann.client(REMOVE, c=group, u=bob.id)
+        await ann.client(REMOVE_MEMBER, id=group, userId=bob.id)
         removal = (await socket.data(operation))["conversationEvents"]
         assert removal["__typename"] == "MembersChanged"
         assert [u["username"] for u in removal["removed"]] == [bob.username]
@@ -213,22 +193,20 @@ async def test_removed_member_stream_ends_with_forbidden(
 
 async def test_non_members_cannot_subscribe(server_url: str, new_user: NewUser) -> None:
     ann, eve = await new_user(), await new_user()
-    group, _ = await group_of(ann)
+    group, _ = await create_group(ann)
     async with open_socket(server_url, eve.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group})
         message = await socket.next(operation)
-    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
-    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    assert error_code(message) == "NOT_FOUND"
 
 
 async def test_anonymous_socket_cannot_subscribe(server_url: str, new_user: NewUser) -> None:
     ann = await new_user()
-    group, _ = await group_of(ann)
+    group, _ = await create_group(ann)
     async with open_socket(server_url) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group})
         message = await socket.next(operation)
-    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
-    assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error_code(message) == "UNAUTHENTICATED"
 
 
 async def test_a_bad_token_is_refused_with_4403(server_url: str) -> None:
@@ -250,7 +228,7 @@ async def test_queries_and_mutations_run_over_the_socket(
     server_url: str, new_user: NewUser
 ) -> None:
     ann = await new_user()
-    group, last_seq = await group_of(ann)
+    group, last_seq = await create_group(ann)
     async with open_socket(server_url, ann.token) as socket:
         operation = await socket.subscribe(SEND, {"input": {"conversationId": group, "body": "ws"}})
         sent = await socket.data(operation)
@@ -261,21 +239,24 @@ async def test_queries_and_mutations_run_over_the_socket(
 
 async def test_failed_send_publishes_nothing(server_url: str, new_user: NewUser) -> None:
     ann = await new_user()
-    group, last_seq = await group_of(ann)
+    group, last_seq = await create_group(ann)
     async with open_socket(server_url, ann.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group, "after": last_seq})
-        bad = await ann.client.error(
-            SEND, input={"conversationId": group, "body": "x", "replyToId": "TWVzc2FnZTo5OTk5OTk"}
-        )
+        replying_to_nothing = {
+            "conversationId": group,
+            "body": "x",
+            "replyToId": made_up_id("Message"),
+        }
+        bad = await ann.client.error(SEND, input=replying_to_nothing)
         assert bad.code == "BAD_USER_INPUT"
-        await ann.client(SEND, input={"conversationId": group, "body": "good"})
+        await send(ann, group, "good")
         event = (await socket.data(operation))["conversationEvents"]
     assert (event["seq"], event["message"]["body"]) == (last_seq + 1, "good")
 
 
 async def test_viewer_events(server_url: str, new_user: NewUser) -> None:
     ann, bob = await new_user(), await new_user()
-    group, _ = await group_of(ann, bob)
+    group, _ = await create_group(ann, bob)
     query = """
     subscription { viewerEvents {
       __typename conversationId
@@ -288,20 +269,15 @@ async def test_viewer_events(server_url: str, new_user: NewUser) -> None:
         operation = await socket.subscribe(query)
         sends: list[int] = []
 
-        async def send() -> None:
-            body = {"conversationId": group, "body": "hey"}
-            sends.append((await ann.client(SEND, input=body))["sendMessage"]["seq"])
+        async def send_hey() -> None:
+            sends.append((await send(ann, group, "hey"))["seq"])
 
-        first = event = (await first_after(socket, operation, send))["viewerEvents"]
+        first = event = (await first_after(socket, operation, send_hey))["viewerEvents"]
         while event["message"]["seq"] != sends[-1]:  # sends that raced the set-up
             event = (await socket.data(operation))["viewerEvents"]
-        other, _ = await group_of(ann, bob, title="second")
+        other, _ = await create_group(ann, bob, title="second")
         joined = (await socket.data(operation))["viewerEvents"]
-        await bob.client(
-            "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { id } }",
-            c=group,
-            s=sends[-1],
-        )
+        await bob.client(MARK_READ, id=group, seq=sends[-1])
         marker = (await socket.data(operation))["viewerEvents"]
     assert first["__typename"] == "MessageAdded"
     assert (first["conversationId"], first["message"]["body"]) == (group, "hey")
@@ -320,8 +296,7 @@ async def test_viewer_events(server_url: str, new_user: NewUser) -> None:
 
 async def test_typing_starts_stops_and_expires(server_url: str, new_user: NewUser) -> None:
     ann, bob = await new_user(), await new_user()
-    group, _ = await group_of(ann, bob)
-    typing = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
+    group, _ = await create_group(ann, bob)
     query = """
     subscription($c: ID!) { typing(conversationId: $c) { conversationId typing user { username } } }
     """
@@ -329,11 +304,11 @@ async def test_typing_starts_stops_and_expires(server_url: str, new_user: NewUse
         operation = await socket.subscribe(query, {"c": group})
         # refreshing while typing announces nothing new, so repeating is safe
         started = (
-            await first_after(socket, operation, lambda: ann.client(typing, c=group, t=True))
+            await first_after(socket, operation, lambda: ann.client(SET_TYPING, c=group, t=True))
         )["typing"]
-        await ann.client(SEND, input={"conversationId": group, "body": "done typing"})
+        await send(ann, group, "done typing")
         stopped = (await socket.data(operation))["typing"]
-        await ann.client(typing, c=group, t=True)
+        await ann.client(SET_TYPING, c=group, t=True)
         again = (await socket.data(operation))["typing"]
         loop = asyncio.get_running_loop()
         begun = loop.time()
@@ -348,7 +323,7 @@ async def test_typing_starts_stops_and_expires(server_url: str, new_user: NewUse
 
 async def test_read_receipts(server_url: str, new_user: NewUser) -> None:
     ann, bob = await new_user(), await new_user()
-    group, _ = await group_of(ann, bob)
+    group, _ = await create_group(ann, bob)
     query = """
     subscription($c: ID!) { readReceipts(conversationId: $c) { lastReadSeq user { username } at } }
     """
@@ -357,13 +332,8 @@ async def test_read_receipts(server_url: str, new_user: NewUser) -> None:
         read: list[int] = []
 
         async def send_and_read() -> None:
-            body = {"conversationId": group, "body": "read me"}
-            seq = (await ann.client(SEND, input=body))["sendMessage"]["seq"]
-            await bob.client(
-                "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { id } }",
-                c=group,
-                s=seq,
-            )
+            seq = (await send(ann, group, "read me"))["seq"]
+            await bob.client(MARK_READ, id=group, seq=seq)
             read.append(seq)
 
         receipt = (await first_after(socket, operation, send_and_read))["readReceipts"]
@@ -392,7 +362,7 @@ async def test_presence_follows_sockets(server_url: str, new_user: NewUser) -> N
 
 async def test_legacy_graphql_ws_protocol(server_url: str, new_user: NewUser) -> None:
     ann = await new_user()
-    group, last_seq = await group_of(ann)
+    group, last_seq = await create_group(ann)
     url = server_url.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(url, subprotocols=[Subprotocol("graphql-ws")]) as connection:
         await connection.send(
@@ -410,7 +380,7 @@ async def test_legacy_graphql_ws_protocol(server_url: str, new_user: NewUser) ->
                 }
             )
         )
-        await ann.client(SEND, input={"conversationId": group, "body": "legacy"})
+        await send(ann, group, "legacy")
         while True:
             message = json.loads(await asyncio.wait_for(connection.recv(), 10))
             if message["type"] != "ka":
@@ -427,20 +397,19 @@ async def test_graphql_errors_keep_their_codes_over_the_socket(
     async with open_socket(server_url, ann.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": "not-an-id"})
         message = await socket.next(operation)
-    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
-    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error_code(message) == "BAD_USER_INPUT"
 
 
 async def test_viewer_events_stop_at_removal(server_url: str, new_user: NewUser) -> None:
     # given Bob in two groups of Ann's, listening to his viewer events
     ann, bob = await new_user(), await new_user()
-    secret, _ = await group_of(ann, bob, title="secret")
-    open_group, _ = await group_of(ann, bob, title="open")
+    secret, _ = await create_group(ann, bob, title="secret")
+    open_group, _ = await create_group(ann, bob, title="open")
     async with open_socket(server_url, bob.token) as socket:
         operation = await socket.subscribe(VIEWER_MESSAGES)
 
         async def ping() -> None:
-            await ann.client(SEND, input={"conversationId": open_group, "body": "ping"})
+            await send(ann, open_group, "ping")
 
         event = await first_after(socket, operation, ping)
         while event["viewerEvents"]["__typename"] == "MessageAdded":  # drain the pings
@@ -449,9 +418,9 @@ async def test_viewer_events_stop_at_removal(server_url: str, new_user: NewUser)
             except TimeoutError:
                 break
         # when Ann removes him, then writes to the group he left and to the other one
-        await ann.client(REMOVE, c=secret, u=bob.id)
-        await ann.client(SEND, input={"conversationId": secret, "body": "not for Bob"})
-        await ann.client(SEND, input={"conversationId": open_group, "body": "after"})
+        await ann.client(REMOVE_MEMBER, id=secret, userId=bob.id)
+        await send(ann, secret, "not for Bob")
+        await send(ann, open_group, "after")
         seen: list[tuple[str, str, str | None]] = []
         while not seen or seen[-1] != ("MessageAdded", open_group, "after"):
             item = (await socket.data(operation))["viewerEvents"]
@@ -467,8 +436,7 @@ async def test_typing_and_receipts_end_for_a_removed_member(
     server_url: str, new_user: NewUser
 ) -> None:
     ann, bob = await new_user(), await new_user()
-    group, _ = await group_of(ann, bob)
-    typing = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
+    group, _ = await create_group(ann, bob)
     async with open_socket(server_url, bob.token) as socket:
         typing_op = await socket.subscribe(
             "subscription($c: ID!) { typing(conversationId: $c) { typing } }", {"c": group}
@@ -477,20 +445,15 @@ async def test_typing_and_receipts_end_for_a_removed_member(
             "subscription($c: ID!) { readReceipts(conversationId: $c) { lastReadSeq } }",
             {"c": group},
         )
-        await first_after(socket, typing_op, lambda: ann.client(typing, c=group, t=True))
+        await first_after(socket, typing_op, lambda: ann.client(SET_TYPING, c=group, t=True))
 
         async def ann_reads() -> None:
-            body = {"conversationId": group, "body": "read"}
-            seq = (await ann.client(SEND, input=body))["sendMessage"]["seq"]
-            await bob.client(SEND, input=body)  # something by another for Ann to read
-            await ann.client(
-                "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) { id } }",
-                c=group,
-                s=seq + 1,
-            )
+            seq = (await send(ann, group, "read"))["seq"]
+            await send(bob, group, "read")  # something by another for Ann to read
+            await ann.client(MARK_READ, id=group, seq=seq + 1)
 
         await first_after(socket, receipts_op, ann_reads)  # both streams are live now
-        await ann.client(REMOVE, c=group, u=bob.id)
+        await ann.client(REMOVE_MEMBER, id=group, userId=bob.id)
         codes = [await ending_code(socket, op) for op in (typing_op, receipts_op)]
     assert codes == ["FORBIDDEN", "FORBIDDEN"]
 
@@ -522,21 +485,17 @@ async def test_viewer_events_carry_the_first_message_of_a_new_conversation(
     server_url: str, new_user: NewUser
 ) -> None:
     ann, bob = await new_user(), await new_user()
-    warm_up, _ = await group_of(ann, bob, title="warm-up")
+    warm_up, _ = await create_group(ann, bob, title="warm-up")
     async with open_socket(server_url, bob.token) as socket:
         operation = await socket.subscribe(VIEWER_MESSAGES)
 
         async def ping() -> None:
-            await ann.client(SEND, input={"conversationId": warm_up, "body": "ping"})
+            await send(ann, warm_up, "ping")
 
         await first_after(socket, operation, ping)
         # when Ann opens a direct conversation and writes at once
-        direct = (
-            await ann.client(
-                "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }", u=bob.id
-            )
-        )["openDirectConversation"]["id"]
-        await ann.client(SEND, input={"conversationId": direct, "body": "first!"})
+        direct = await open_direct(ann, bob)
+        await send(ann, direct, "first!")
         seen = []
         while ("MessageAdded", direct, "first!") not in seen:
             item = (await socket.data(operation))["viewerEvents"]
@@ -552,22 +511,16 @@ async def test_previewers_signals_end_when_the_group_goes_private(
     server_url: str, new_user: NewUser
 ) -> None:
     ann, carl = await new_user(), await new_user()
-    group = (await ann.client(GROUP, input={"title": "open", "isPublic": True}))["createGroup"][
-        "id"
-    ]
-    typing = "mutation($c: ID!, $t: Boolean!) { setTyping(conversationId: $c, typing: $t) }"
+    group, _ = await create_group(ann, public=True, title="open")
     async with open_socket(server_url, carl.token) as socket:  # Carl only previews it
         operation = await socket.subscribe(
             "subscription($c: ID!) { typing(conversationId: $c) { typing } }", {"c": group}
         )
-        await first_after(socket, operation, lambda: ann.client(typing, c=group, t=True))
-        await ann.client(
-            "mutation($g: ID!) { updateGroup(input: {groupId: $g, isPublic: false}) { id } }",
-            g=group,
-        )
+        await first_after(socket, operation, lambda: ann.client(SET_TYPING, c=group, t=True))
+        await ann.client(UPDATE_GROUP, input={"groupId": group, "isPublic": False})
         code = await ending_code(socket, operation)
     assert code == "FORBIDDEN"
-    refused = await carl.client.error(typing, c=group, t=True)
+    refused = await carl.client.error(SET_TYPING, c=group, t=True)
     assert refused.code == "NOT_FOUND"  # private now: as if it did not exist
 
 
@@ -575,16 +528,10 @@ async def test_replay_through_an_old_removal_goes_on_for_a_member_added_back(
     server_url: str, new_user: NewUser
 ) -> None:
     ann, bob = await new_user(), await new_user()
-    group, _ = await group_of(ann, bob)
-    await ann.client(REMOVE, c=group, u=bob.id)
-    await ann.client(
-        "mutation($c: ID!, $u: [ID!]!) { addMembers(conversationId: $c, userIds: $u) { id } }",
-        c=group,
-        u=[bob.id],
-    )
-    last = (await ann.client(SEND, input={"conversationId": group, "body": "welcome back"}))[
-        "sendMessage"
-    ]["seq"]
+    group, _ = await create_group(ann, bob)
+    await ann.client(REMOVE_MEMBER, id=group, userId=bob.id)
+    await ann.client(ADD_MEMBERS, id=group, userIds=[bob.id])
+    last = (await send(ann, group, "welcome back"))["seq"]
     async with open_socket(server_url, bob.token) as socket:
         operation = await socket.subscribe(EVENTS, {"id": group, "after": 0})
         events = await collect(socket, operation, last)

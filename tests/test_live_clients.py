@@ -16,30 +16,16 @@ from gql.transport.websockets import WebsocketsTransport
 from websockets.typing import Subprotocol
 
 from tests.backends import database
-from tests.client import Client, User, sign_up
+from tests.client import Client, sign_up
+from tests.operations import EVENTS, create_group, send
 from tests.server import running_server
 from tests.ws import open_socket
-
-GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
-SEND = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }"
-EVENTS = """
-subscription Events($id: ID!, $after: Int) {
-  conversationEvents(conversationId: $id, afterSeq: $after) {
-    seq ... on MessageAdded { message { body } }
-  }
-}
-"""
-
-
-async def _pair(client: Client) -> tuple[User, User, str, int]:
-    ann, bob = await sign_up(client), await sign_up(client)
-    group = (await ann.client(GROUP, input={"title": "t", "memberIds": [bob.id]}))["createGroup"]
-    return ann, bob, group["id"], group["lastSeq"]
 
 
 async def test_gql_client_over_graphql_transport_ws(client: Client, server_url: str) -> None:
     # given
-    ann, bob, group, start = await _pair(client)
+    ann, bob = await sign_up(client), await sign_up(client)
+    group, start = await create_group(ann, bob)
     transport = WebsocketsTransport(
         url=server_url.replace("http://", "ws://") + "/graphql",
         init_payload={"authorization": f"Bearer {bob.token}"},
@@ -51,14 +37,14 @@ async def test_gql_client_over_graphql_transport_ws(client: Client, server_url: 
         request = GraphQLRequest(EVENTS, variable_values={"id": group, "after": start})
         stream = session.subscribe(request)
         for n in range(3):
-            await ann.client(SEND, input={"conversationId": group, "body": f"gql {n}"})
+            await send(ann, group, f"gql {n}")
         async for result in stream:
             received.append(result["conversationEvents"])
             if len(received) == 3:
                 break
     # then
-    assert [(e["seq"], e["message"]) for e in received] == [
-        (start + n + 1, {"body": f"gql {n}"}) for n in range(3)
+    assert [(e["seq"], e["message"]["body"]) for e in received] == [
+        (start + n + 1, f"gql {n}") for n in range(3)
     ]
 
 
@@ -94,7 +80,8 @@ async def test_a_slow_reader_neither_slows_others_nor_grows_without_bound(
     client: Client, server_url: str
 ) -> None:
     # given two readers of one busy conversation; one of them stops reading
-    ann, bob, group, start = await _pair(client)
+    ann, bob = await sign_up(client), await sign_up(client)
+    group, start = await create_group(ann, bob)
     url = server_url.replace("http://", "ws://") + "/graphql"
     init = json.dumps(
         {"type": "connection_init", "payload": {"authorization": f"Bearer {bob.token}"}}
@@ -119,10 +106,7 @@ async def test_a_slow_reader_neither_slows_others_nor_grows_without_bound(
     async with open_socket(server_url, bob.token) as fast:
         operation = await fast.subscribe(EVENTS, {"id": group, "after": start})
         # when a burst is sent
-        senders = [
-            ann.client(SEND, input={"conversationId": group, "body": f"{n} {body}"})
-            for n in range(count)
-        ]
+        senders = [send(ann, group, f"{n} {body}") for n in range(count)]
         for chunk in range(0, count, 50):
             await asyncio.gather(*senders[chunk : chunk + 50])
         # then the reader that reads gets everything, in order

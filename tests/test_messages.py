@@ -3,90 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.client import Client, User, unique
-
-NewUser = Callable[..., Awaitable[User]]
-
-MESSAGE = "id seq kind body clientMessageId editedAt deletedAt author { id } replyTo { id body }"
-SEND = "mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { " + MESSAGE + " } }"
-EDIT = (
-    "mutation Edit($id: ID!, $body: String!) { editMessage(messageId: $id, body: $body) { "
-    + MESSAGE
-    + " } }"
+from tests.client import Client, NewUser
+from tests.operations import (
+    ADD_MEMBERS,
+    ADD_REACTION,
+    CONVERSATION,
+    DELETE_MESSAGE,
+    EDIT_MESSAGE,
+    HISTORY,
+    MARK_READ,
+    REACTION_FIELDS,
+    SEND,
+    SET_ROLE,
+    conversation,
+    create_group,
+    history,
+    made_up_id,
+    open_direct,
+    send,
 )
-DELETE = "mutation Delete($id: ID!) { deleteMessage(messageId: $id) { " + MESSAGE + " } }"
-REACTIONS = "id reactions { emoji count viewerHasReacted }"
-ADD_REACTION = (
-    "mutation React($id: ID!, $emoji: String!) "
-    "{ addReaction(messageId: $id, emoji: $emoji) { " + REACTIONS + " } }"
-)
+
 REMOVE_REACTION = (
     "mutation Unreact($id: ID!, $emoji: String!) "
-    "{ removeReaction(messageId: $id, emoji: $emoji) { " + REACTIONS + " } }"
+    "{ removeReaction(messageId: $id, emoji: $emoji) { " + REACTION_FIELDS + " } }"
 )
-MARK_READ = """
-mutation MarkRead($id: ID!, $seq: Int!) {
-  markRead(conversationId: $id, seq: $seq) { id lastSeq viewerLastReadSeq unreadCount }
-}
-"""
-CONVERSATION = """
-query Conversation($id: ID!) {
-  conversation(id: $id) {
-    id lastSeq viewerLastReadSeq unreadCount lastMessage { id kind body }
-    members { edges { node { lastReadSeq user { id } } } }
-  }
-}
-"""
-HISTORY = """
-query History($id: ID!) {
-  messages(conversationId: $id, last: 100) {
-    edges { node { id seq kind body editedAt deletedAt author { id } reactions { emoji count } } }
-  }
-}
-"""
-MESSAGE_NODE = "query Node($id: ID!) { node(id: $id) { ... on Message { " + REACTIONS + " } } }"
-CREATE_GROUP = """
-mutation Create($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }
-"""
-SET_ROLE = """
-mutation SetRole($id: ID!, $userId: ID!, $role: MemberRole!) {
-  setMemberRole(conversationId: $id, userId: $userId, role: $role) { role }
-}
-"""
-OPEN_DIRECT = "mutation Open($userId: ID!) { openDirectConversation(userId: $userId) { id } }"
-
-
-async def create_group(owner: User, *members: User) -> str:
-    data = await owner.client(
-        CREATE_GROUP, input={"title": unique("G"), "memberIds": [m.id for m in members]}
-    )
-    return str(data["createGroup"]["id"])
-
-
-async def send(user: User, conversation_id: str, body: str, **extra: Any) -> dict[str, Any]:
-    data = await user.client(SEND, input={"conversationId": conversation_id, "body": body, **extra})
-    return dict(data["sendMessage"])
-
-
-async def conversation(user: User, conversation_id: str) -> dict[str, Any]:
-    return dict((await user.client(CONVERSATION, id=conversation_id))["conversation"])
-
-
-async def history(user: User, conversation_id: str) -> list[dict[str, Any]]:
-    data = await user.client(HISTORY, id=conversation_id)
-    return [edge["node"] for edge in data["messages"]["edges"]]
+MESSAGE_NODE = (
+    "query Node($id: ID!) { node(id: $id) { ... on Message { " + REACTION_FIELDS + " } } }"
+)
 
 
 async def test_body_is_kept_exactly_as_sent(new_user: NewUser) -> None:
     # given
     ann, bob = await new_user(), await new_user()
-    group = await create_group(ann, bob)
+    group, _ = await create_group(ann, bob)
     body = "  \tHello,\n\n  world!\t\n  "
     # when
     sent = await send(ann, group, body)
@@ -100,7 +53,7 @@ async def test_body_is_kept_exactly_as_sent(new_user: NewUser) -> None:
 async def test_body_length_is_counted_after_trimming(new_user: NewUser) -> None:
     # given
     ann = await new_user()
-    group = await create_group(ann)
+    group, _ = await create_group(ann)
     padded = "\n  " + "x" * 4000 + "  \n\t"
     # when / then
     assert (await send(ann, group, padded))["body"] == padded
@@ -111,7 +64,7 @@ async def test_body_length_is_counted_after_trimming(new_user: NewUser) -> None:
 async def test_empty_and_control_character_bodies_are_refused(new_user: NewUser) -> None:
     # given
     ann = await new_user()
-    group = await create_group(ann)
+    group, _ = await create_group(ann)
     seq = (await conversation(ann, group))["lastSeq"]
     # when / then
     for body in ["", " ", "\n\t \n", "nul\x00", "bell\x07", "\x1b[31mred", "del\x7f", "a\u2028b"]:
@@ -125,7 +78,7 @@ async def test_resending_with_a_client_message_id_returns_the_same_message(
 ) -> None:
     # given
     ann, bob = await new_user(), await new_user()
-    group = await create_group(ann, bob)
+    group, _ = await create_group(ann, bob)
     key = str(uuid.uuid4())
     first = await send(ann, group, "once", clientMessageId=key)
     seq = (await conversation(ann, group))["lastSeq"]
@@ -142,45 +95,12 @@ async def test_resending_with_a_client_message_id_returns_the_same_message(
     assert [m["body"] for m in await history(ann, group)][-2:] == ["once", "mine"]
 
 
-async def test_concurrent_resends_with_one_key_give_one_message(new_user: NewUser) -> None:
-    # given
-    ann = await new_user()
-    group = await create_group(ann)
-    seq = (await conversation(ann, group))["lastSeq"]
-    key = str(uuid.uuid4())
-    # when
-    sent = await asyncio.gather(*(send(ann, group, "retry", clientMessageId=key) for _ in range(6)))
-    # then
-    assert len({m["id"] for m in sent}) == 1
-    assert sent[0]["seq"] == seq + 1
-    assert (await conversation(ann, group))["lastSeq"] == seq + 1
-
-
-async def test_concurrent_senders_get_unique_contiguous_seqs(new_user: NewUser) -> None:
-    # given
-    senders = [await new_user() for _ in range(3)]
-    group = await create_group(*senders)
-    start = (await conversation(senders[0], group))["lastSeq"]
-    # when: 3 senders x 20 sends, all at once
-    sent = await asyncio.gather(
-        *(send(user, group, f"{n}: {i}") for n, user in enumerate(senders) for i in range(20))
-    )
-    # then
-    seqs = sorted(m["seq"] for m in sent)
-    assert seqs == list(range(start + 1, start + 61))
-    assert (await conversation(senders[1], group))["lastSeq"] == start + 60
-    stored = [m for m in await history(senders[2], group) if m["kind"] == "TEXT"]
-    assert sorted(m["seq"] for m in stored) == seqs
-    for n, user in enumerate(senders):
-        mine = [m["body"] for m in stored if m["author"]["id"] == user.id]
-        assert sorted(mine) == sorted(f"{n}: {i}" for i in range(20))
-
-
 async def test_reply_to_a_message_of_the_same_conversation_only(new_user: NewUser) -> None:
     # given
     ann, bob, cy = await new_user(), await new_user(), await new_user()
-    group, elsewhere = await create_group(ann, bob), await create_group(ann)
-    hidden = await create_group(cy)
+    group, _ = await create_group(ann, bob)
+    elsewhere, _ = await create_group(ann)
+    hidden, _ = await create_group(cy)
     original = await send(bob, group, "question?")
     reply = await send(ann, group, "answer", replyToId=original["id"])
     # when / then
@@ -198,10 +118,10 @@ async def test_reply_to_a_message_of_the_same_conversation_only(new_user: NewUse
 async def test_only_the_author_edits(new_user: NewUser) -> None:
     # given
     owner, author, outsider = await new_user(), await new_user(), await new_user()
-    group = await create_group(owner, author)
+    group, _ = await create_group(owner, author)
     message = await send(author, group, "typo")
     # when
-    edited = (await author.client(EDIT, id=message["id"], body="  fixed\n"))["editMessage"]
+    edited = (await author.client(EDIT_MESSAGE, id=message["id"], body="  fixed\n"))["editMessage"]
     # then
     assert (edited["id"], edited["seq"], edited["body"]) == (
         message["id"],
@@ -209,12 +129,18 @@ async def test_only_the_author_edits(new_user: NewUser) -> None:
         "  fixed\n",
     )
     assert edited["editedAt"] is not None
-    assert (await owner.client.error(EDIT, id=message["id"], body="mine")).code == "FORBIDDEN"
-    assert (await outsider.client.error(EDIT, id=message["id"], body="x")).code == "NOT_FOUND"
-    assert (await author.client.error(EDIT, id=message["id"], body=" ")).code == "BAD_USER_INPUT"
+    assert (
+        await owner.client.error(EDIT_MESSAGE, id=message["id"], body="mine")
+    ).code == "FORBIDDEN"
+    assert (
+        await outsider.client.error(EDIT_MESSAGE, id=message["id"], body="x")
+    ).code == "NOT_FOUND"
+    assert (
+        await author.client.error(EDIT_MESSAGE, id=message["id"], body=" ")
+    ).code == "BAD_USER_INPUT"
     system = (await history(owner, group))[0]
     assert system["kind"] == "SYSTEM"
-    assert (await owner.client.error(EDIT, id=system["id"], body="x")).code == "FORBIDDEN"
+    assert (await owner.client.error(EDIT_MESSAGE, id=system["id"], body="x")).code == "FORBIDDEN"
     stored = next(m for m in await history(owner, group) if m["id"] == message["id"])
     assert (stored["body"], stored["editedAt"]) == ("  fixed\n", edited["editedAt"])
 
@@ -222,15 +148,15 @@ async def test_only_the_author_edits(new_user: NewUser) -> None:
 async def test_delete_by_author_or_group_moderators(new_user: NewUser) -> None:
     # given
     owner, admin, member, other = [await new_user() for _ in range(4)]
-    group = await create_group(owner, admin, member, other)
+    group, _ = await create_group(owner, admin, member, other)
     await owner.client(SET_ROLE, id=group, userId=admin.id, role="ADMIN")
     texts = [await send(member, group, f"text {i}") for i in range(3)]
     await owner.client(ADD_REACTION, id=texts[0]["id"], emoji="👍")
     # when / then: another member may not
-    assert (await other.client.error(DELETE, id=texts[0]["id"])).code == "FORBIDDEN"
+    assert (await other.client.error(DELETE_MESSAGE, id=texts[0]["id"])).code == "FORBIDDEN"
     # when / then: the author, an admin and the owner may
     for actor, text in zip((member, admin, owner), texts, strict=True):
-        deleted = (await actor.client(DELETE, id=text["id"]))["deleteMessage"]
+        deleted = (await actor.client(DELETE_MESSAGE, id=text["id"]))["deleteMessage"]
         assert (deleted["id"], deleted["body"]) == (text["id"], None)
         assert deleted["deletedAt"] is not None
     stored = {m["id"]: m for m in await history(other, group)}
@@ -239,24 +165,26 @@ async def test_delete_by_author_or_group_moderators(new_user: NewUser) -> None:
     assert stored[texts[0]["id"]]["reactions"] == []
     error = await member.client.error(ADD_REACTION, id=texts[0]["id"], emoji="👍")
     assert error.code == "BAD_USER_INPUT"
-    assert (await member.client.error(EDIT, id=texts[1]["id"], body="x")).code == "BAD_USER_INPUT"
+    assert (
+        await member.client.error(EDIT_MESSAGE, id=texts[1]["id"], body="x")
+    ).code == "BAD_USER_INPUT"
 
 
 async def test_peer_cannot_delete_in_a_direct_conversation(new_user: NewUser) -> None:
     # given
     ann, bob = await new_user(), await new_user()
-    direct = (await ann.client(OPEN_DIRECT, userId=bob.id))["openDirectConversation"]["id"]
+    direct = await open_direct(ann, bob)
     message = await send(ann, direct, "mine")
     # when / then
-    assert (await bob.client.error(DELETE, id=message["id"])).code == "FORBIDDEN"
+    assert (await bob.client.error(DELETE_MESSAGE, id=message["id"])).code == "FORBIDDEN"
     assert [m["body"] for m in await history(bob, direct)] == ["mine"]
-    assert (await ann.client(DELETE, id=message["id"]))["deleteMessage"]["body"] is None
+    assert (await ann.client(DELETE_MESSAGE, id=message["id"]))["deleteMessage"]["body"] is None
 
 
 async def test_reactions_count_per_emoji_and_viewer(new_user: NewUser) -> None:
     # given
     ann, bob, cy, outsider = [await new_user() for _ in range(4)]
-    group = await create_group(ann, bob, cy)
+    group, _ = await create_group(ann, bob, cy)
     message = (await send(cy, group, "react to me"))["id"]
     # when
     await ann.client(ADD_REACTION, id=message, emoji="👍")
@@ -292,7 +220,7 @@ async def test_reactions_count_per_emoji_and_viewer(new_user: NewUser) -> None:
 async def test_concurrent_identical_reactions_count_once(new_user: NewUser) -> None:
     # given
     ann, bob = await new_user(), await new_user()
-    group = await create_group(ann, bob)
+    group, _ = await create_group(ann, bob)
     message = (await send(bob, group, "double tap"))["id"]
     seq = (await conversation(ann, group))["lastSeq"]
     emojis = ["❤️", "👍", "🎉", "😂"]
@@ -315,7 +243,7 @@ async def test_concurrent_identical_reactions_count_once(new_user: NewUser) -> N
 async def test_mark_read_never_moves_back_and_clamps(new_user: NewUser) -> None:
     # given: Bob has three unread messages
     ann, bob = await new_user(), await new_user()
-    group = await create_group(ann, bob)
+    group, _ = await create_group(ann, bob)
     seqs = [(await send(ann, group, f"m{i}"))["seq"] for i in range(3)]
     assert (await conversation(bob, group))["unreadCount"] == 3
     # when / then
@@ -339,12 +267,8 @@ async def test_mark_read_never_moves_back_and_clamps(new_user: NewUser) -> None:
 async def test_unread_count_skips_own_and_system_messages(new_user: NewUser) -> None:
     # given
     ann, bob, cy = await new_user(), await new_user(), await new_user()
-    group = await create_group(ann, bob)
-    await ann.client(
-        "mutation($id: ID!, $u: [ID!]!) { addMembers(conversationId: $id, userIds: $u) { id } }",
-        id=group,
-        u=[cy.id],
-    )
+    group, _ = await create_group(ann, bob)
+    await ann.client(ADD_MEMBERS, id=group, userIds=[cy.id])
     # when / then
     assert (await conversation(bob, group))["unreadCount"] == 0
     await send(bob, group, "from bob")
@@ -357,9 +281,9 @@ async def test_unread_count_skips_own_and_system_messages(new_user: NewUser) -> 
 async def test_non_members_can_neither_send_nor_read(new_user: NewUser) -> None:
     # given: a private group, and an ID that names no conversation at all
     owner, outsider = await new_user(), await new_user()
-    group = await create_group(owner)
+    group, _ = await create_group(owner)
     message = await send(owner, group, "private words")
-    nowhere = base64.urlsafe_b64encode(b"Group:987654321").decode().rstrip("=")
+    nowhere = made_up_id("Group")
     cases: list[tuple[str, dict[str, Any]]] = [
         (SEND, {"input": {"conversationId": group, "body": "hi"}}),
         (HISTORY, {"id": group}),
@@ -375,7 +299,7 @@ async def test_non_members_can_neither_send_nor_read(new_user: NewUser) -> None:
         assert result["errors"][0]["message"] == missing["errors"][0]["message"]
         assert "private words" not in str(result)
         assert not any((result.get("data") or {}).values())
-    for query in (EDIT, DELETE, ADD_REACTION):
+    for query in (EDIT_MESSAGE, DELETE_MESSAGE, ADD_REACTION):
         error = await outsider.client.error(query, id=message["id"], body="x", emoji="x")
         assert error.code == "NOT_FOUND", query
     assert [m["body"] for m in await history(owner, group)][-1:] == ["private words"]
@@ -389,7 +313,7 @@ def swap(variables: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 async def test_unauthenticated_calls_are_refused(client: Client, new_user: NewUser) -> None:
     # given
     ann = await new_user()
-    group = await create_group(ann)
+    group, _ = await create_group(ann)
     message = await send(ann, group, "hello")
     # when / then
     for anonymous in (client, client.as_user("not-a-token")):
@@ -398,7 +322,7 @@ async def test_unauthenticated_calls_are_refused(client: Client, new_user: NewUs
             (HISTORY, {"id": group}),
             (MARK_READ, {"id": group, "seq": 1}),
             (ADD_REACTION, {"id": message["id"], "emoji": "👍"}),
-            (DELETE, {"id": message["id"]}),
+            (DELETE_MESSAGE, {"id": message["id"]}),
         ]
         for query, variables in anonymous_cases:
             error = await anonymous.error(query, variables)
@@ -411,7 +335,7 @@ async def test_later_fields_of_one_mutation_document_see_earlier_writes(
 ) -> None:
     # given
     ann = await new_user()
-    group = await create_group(ann)
+    group, _ = await create_group(ann)
     # when one document sends twice, then changes the profile twice
     data = await ann.client(
         """

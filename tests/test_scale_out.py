@@ -16,18 +16,12 @@ import redis
 
 from tests.backends import REDIS_URL, check_redis, create_pg_database, drop_pg_database
 from tests.client import Client, User, sign_up
+from tests.operations import EVENTS, SEND, create_group
 from tests.server import Server, free_port, running_server
 from tests.ws import open_socket
 
 pytestmark = pytest.mark.postgres
 
-GROUP = "mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }"
-SEND = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }"
-EVENTS = """
-subscription Events($id: ID!, $after: Int) {
-  conversationEvents(conversationId: $id, afterSeq: $after) { seq }
-}
-"""
 PRESENCE = """
 subscription($u: [ID!]!) { presence(userIds: $u) { online lastSeenAt user { username } } }
 """
@@ -102,12 +96,6 @@ class RedisServer:
             self.process = None
 
 
-async def _pair(client: Client, title: str) -> tuple[User, User, str, int]:
-    ann, bob = await sign_up(client), await sign_up(client)
-    group = (await ann.client(GROUP, input={"title": title, "memberIds": [bob.id]}))["createGroup"]
-    return ann, bob, group["id"], group["lastSeq"]
-
-
 async def _receive(url: str, user: User, group: str, after: int, count: int) -> list[int]:
     seqs: list[int] = []
     async with open_socket(url, user.token) as socket:
@@ -124,7 +112,8 @@ async def test_subscribe_on_one_node_send_on_the_other(tmp_path: Path, broker: s
     with cluster(tmp_path, REDIS_URL if broker == "redis" else None) as (one, two):
         # given Bob listening on node one
         client = Client(one.url)
-        ann, bob, group, start = await _pair(client, "nodes")
+        ann, bob = await sign_up(client), await sign_up(client)
+        group, start = await create_group(ann, bob)
         listening = asyncio.create_task(_receive(one.url, bob, group, start, 30))
         # when Ann writes through node two
         through_two = Client(two.url, ann.token)
@@ -143,7 +132,8 @@ async def test_redis_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
     try:
         with cluster(tmp_path, own.url) as (one, two):
             client = Client(one.url)
-            ann, bob, group, start = await _pair(client, "outage")
+            ann, bob = await sign_up(client), await sign_up(client)
+            group, start = await create_group(ann, bob)
             listening = asyncio.create_task(_receive(one.url, bob, group, start, 60))
             through_two = Client(two.url, ann.token)
             for phase in ("before", "during", "after"):
@@ -165,7 +155,8 @@ async def test_presence_across_nodes_and_a_node_that_dies(tmp_path: Path) -> Non
     check_redis()
     with cluster(tmp_path, REDIS_URL) as (one, two):
         client = Client(one.url)
-        ann, bob, _, _ = await _pair(client, "presence")
+        ann, bob = await sign_up(client), await sign_up(client)
+        await create_group(ann, bob)
         async with open_socket(one.url, ann.token) as watcher:
             operation = await watcher.subscribe(PRESENCE, {"u": [bob.id]})
             assert (await watcher.data(operation))["presence"]["online"] is False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from main import Settings
+from tests.operations import opaque
 from tests.server import ROOT, free_port
 
 
@@ -136,7 +136,7 @@ async def test_input_no_database_can_hold_is_bad_user_input(server_url: str) -> 
             ).json()
             return body["errors"][0]["extensions"]["code"] if body.get("errors") else body["data"]
 
-        big = base64.urlsafe_b64encode(b"User:2147483648").decode().rstrip("=")
+        big = opaque("User:2147483648")
         assert await code("query($id: ID!) { node(id: $id) { id } }", id=big) == "BAD_USER_INPUT"
         assert (
             await code("query($s: String) { users(search: $s) { edges { cursor } } }", s="a\x00")

@@ -9,6 +9,7 @@ import pytest
 
 from tests.client import Client, sign_up
 from tests.inprocess import StatementCounter, in_process
+from tests.operations import ADD_REACTION, create_group, send
 
 HISTORY_PAGE = """
 query Page($id: ID!) {
@@ -37,15 +38,6 @@ query List {
   }
 }
 """
-SEND = """
-mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id } }
-"""
-GROUP = """
-mutation Group($input: CreateGroupInput!) { createGroup(input: $input) { id } }
-"""
-REACT = """
-mutation React($id: ID!, $emoji: String!) { addReaction(messageId: $id, emoji: $emoji) { id } }
-"""
 
 
 @pytest.fixture
@@ -61,17 +53,11 @@ async def test_history_page_of_50_with_authors_replies_and_reactions(
     client, counter = app_client
     people = [await sign_up(client) for _ in range(3)]
     owner = people[0]
-    group = (
-        await owner.client(GROUP, input={"title": "N+1", "memberIds": [p.id for p in people[1:]]})
-    )["createGroup"]["id"]
+    group, _ = await create_group(owner, *people[1:], title="N+1")
     previous = None
     for i in range(60):
-        author = people[i % 3]
-        sent = await author.client(
-            SEND, input={"conversationId": group, "body": f"m{i}", "replyToId": previous}
-        )
-        previous = sent["sendMessage"]["id"]
-        await people[(i + 1) % 3].client(REACT, id=previous, emoji="👍")
+        previous = (await send(people[i % 3], group, f"m{i}", replyToId=previous))["id"]
+        await people[(i + 1) % 3].client(ADD_REACTION, id=previous, emoji="👍")
     # when
     counter.statements.clear()
     data = await owner.client(HISTORY_PAGE, id=group)
@@ -90,10 +76,8 @@ async def test_conversation_list_of_20_with_last_message_and_unread_count(
     client, counter = app_client
     viewer, other = await sign_up(client), await sign_up(client)
     for i in range(25):
-        group = (await other.client(GROUP, input={"title": f"g{i}", "memberIds": [viewer.id]}))[
-            "createGroup"
-        ]["id"]
-        await other.client(SEND, input={"conversationId": group, "body": f"hello {i}"})
+        group, _ = await create_group(other, viewer, title=f"g{i}")
+        await send(other, group, f"hello {i}")
     # when
     counter.statements.clear()
     data = await viewer.client(CONVERSATION_LIST)
