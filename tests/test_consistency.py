@@ -8,14 +8,8 @@ import base64
 from typing import Any
 
 from tests.client import NewUser, User
+from tests.operations import SEND, create_group, open_direct, send
 
-CREATE_GROUP = """
-mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id lastSeq } }
-"""
-SEND = """
-mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id seq createdAt } }
-"""
-OPEN_DIRECT = "mutation O($userId: ID!) { openDirectConversation(userId: $userId) { id } }"
 TIMELINE = """
 query T($id: ID!) {
   conversation(id: $id) {
@@ -68,11 +62,7 @@ def _retyped(global_id: str, type_name: str) -> str:
 
 
 async def _group(owner: User, *members: User, public: bool = False) -> str:
-    data = await owner.client(
-        CREATE_GROUP,
-        input={"title": "consistent", "isPublic": public, "memberIds": [m.id for m in members]},
-    )
-    return str(data["createGroup"]["id"])
+    return (await create_group(owner, *members, public=public))[0]
 
 
 async def test_time_never_runs_against_seq_under_concurrent_sends(new_user: NewUser) -> None:
@@ -81,12 +71,7 @@ async def test_time_never_runs_against_seq_under_concurrent_sends(new_user: NewU
     group = await _group(ann, bob, cy)
     # when 30 messages are sent at once
     senders = [ann, bob, cy] * 10
-    await asyncio.gather(
-        *(
-            user.client(SEND, input={"conversationId": group, "body": f"m{n}"})
-            for n, user in enumerate(senders)
-        )
-    )
+    await asyncio.gather(*(send(user, group, f"m{n}") for n, user in enumerate(senders)))
     # then a higher seq never has an earlier time
     data = (await ann.client(TIMELINE, id=group))["conversation"]
     timeline = [edge["node"] for edge in data["messages"]["edges"]]
@@ -107,7 +92,7 @@ async def test_an_id_of_the_wrong_type_answers_like_an_unknown_id(new_user: NewU
     # given a group and a direct conversation
     ann, bob = await new_user(), await new_user()
     group = await _group(ann, bob)
-    direct = (await ann.client(OPEN_DIRECT, userId=bob.id))["openDirectConversation"]["id"]
+    direct = await open_direct(ann, bob)
     for right, wrong in (
         (group, _retyped(group, "DirectConversation")),
         (direct, _retyped(direct, "Group")),
@@ -169,7 +154,7 @@ async def test_a_cursor_only_pages_the_connection_that_issued_it(new_user: NewUs
     first, second = await _group(ann, bob), await _group(ann, bob)
     for group in (first, second):
         for n in range(3):
-            await ann.client(SEND, input={"conversationId": group, "body": f"m{n}"})
+            await send(ann, group, f"m{n}")
     cursor = (await _page(ann, id=first, last=2))["pageInfo"]["startCursor"]
     # when a cursor of the first is used on the second
     for argument in ("before", "after"):
