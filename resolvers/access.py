@@ -217,3 +217,26 @@ class StreamAccess:
     def rejoined(self) -> None:
         """A replayed removal turned out to be undone later: the viewer is a member again."""
         self.member = True
+
+
+async def still_readable(
+    ctx: Context, conversation_id: int, access: StreamAccess
+) -> Forbidden | None:
+    """Check a stream's access again, from the database: the error that ends it, if any.
+
+    For a stream that starts following the timeline after it checked access:
+    a removal (or a group turning private) in between is not in the feed.
+    """
+    async with ctx.services.short_session() as session:
+        membership = await conversations.get_membership(
+            session, conversation_id=conversation_id, user_id=access.viewer_id
+        )
+        found = await conversations.get_conversations(session, ids=[conversation_id])
+    if membership is not None:
+        access.member = True
+        return None
+    if access.member:
+        return Forbidden("You are no longer a member of this conversation.")
+    if not found or not previewable(found[0]):
+        return Forbidden("This group is no longer public.")
+    return None

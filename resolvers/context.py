@@ -101,19 +101,22 @@ class RequestDb:
             work = UnitOfWork(session)
             try:
                 yield work
+                await session.commit()
             except BaseException:
-                # A failed flush expires every row the session holds, so the
-                # session is dropped with them, and so are the loaders' caches
-                # that may hold such rows; the next use starts afresh.
+                # A failed flush or commit expires every row the session
+                # holds, so the session is dropped with them, and so are the
+                # loaders' caches that may hold such rows; the next use
+                # starts afresh.
                 await self._reset(session)
                 raise
-            await session.commit()
             # What was read before this write is stale now, in the loaders'
             # caches and in the session's identity map alike: the rest of the
             # operation (the result's fields, the next mutation of the same
             # document) reads afresh. Closing keeps loaded values readable.
             await self._reset(session)
-        await self._publisher.publish(*work.envelopes)
+        # Shielded: once committed, a client cancelling the operation (a
+        # "complete" over the socket) must not keep the announcements back.
+        await asyncio.shield(self._publisher.publish(*work.envelopes))
 
     async def _reset(self, session: AsyncSession) -> None:
         self._session = None

@@ -44,7 +44,8 @@ async def add_members(
 
 async def join_group(ctx: Context, *, group_id: int) -> ConversationRow:
     """Join a public group (a no-op for a member). A group nobody is left in goes to
-    the first to join it, as its owner: a public group is never without one for good."""
+    the first to join it, as its owner: a public group is never without one for good
+    (while anyone is in it, leaving hands ownership on, see ``leave``)."""
     viewer = await ctx.require_viewer()
     async with ctx.db.transaction() as work:
         group = await work.lock_conversation(group_id)
@@ -57,9 +58,8 @@ async def join_group(ctx: Context, *, group_id: int) -> ConversationRow:
             if not previewable(group):
                 raise NotFound.of_conversation()
             remaining = await conversations.all_members(work.session, conversation_id=group_id)
-            owned = any(m.role == Role.OWNER for m in remaining)
             await add_new_members(
-                work, group, viewer, [viewer], role=Role.MEMBER if owned else Role.OWNER
+                work, group, viewer, [viewer], role=Role.MEMBER if remaining else Role.OWNER
             )
             await work.session.refresh(group)
     ctx.loaders.remember(group)

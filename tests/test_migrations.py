@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
@@ -132,3 +132,62 @@ def test_a_never_migrated_postgres_database_is_refused(tmp_path: Path) -> None:
         drop_pg_database(url)
     # then it refuses to serve
     _assert_refused(result)
+
+
+def _run(url: str, statements: list[str]) -> list[tuple[object, ...]]:
+    """Run statements on the database; the rows of the last one."""
+
+    async def go() -> list[tuple[object, ...]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                result = None
+                for statement in statements:
+                    result = await connection.execute(text(statement))
+                return (
+                    [tuple(row) for row in result.all()] if result and result.returns_rows else []
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _check_reaction_keys(url: str) -> None:
+    # given reactions stored before keys had one spelling: Ann's thumbs up twice
+    # (two spellings), Bob's heart without its emoji selector
+    upgrade(url, "0002")
+    now = "'2026-01-01 00:00:00'"
+    _run(
+        url,
+        [
+            "INSERT INTO users (id, username, username_key, display_name, display_name_key,"
+            f" created_at) VALUES (1, 'ann', 'ann', 'Ann', 'ann', {now}),"
+            f" (2, 'bob', 'bob', 'Bob', 'bob', {now})",
+            "INSERT INTO conversations (id, kind, is_public, created_at, last_activity_at,"
+            f" last_seq) VALUES (1, 'GROUP', false, {now}, {now}, 1)",
+            "INSERT INTO messages (id, conversation_id, seq, kind, body, created_at)"
+            f" VALUES (1, 1, 1, 'TEXT', 'hi', {now})",
+            "INSERT INTO reactions (id, message_id, user_id, emoji, created_at) VALUES"
+            f" (1, 1, 1, '\U0001f44d\ufe0f', {now}), (2, 1, 1, '\U0001f44d', {now}),"
+            f" (3, 1, 2, '\u2764', {now})",
+        ],
+    )
+    # when the database is migrated
+    upgrade(url)
+    # then each user has one reaction per emoji, in the one spelling
+    rows = _run(url, ["SELECT id, user_id, emoji FROM reactions ORDER BY id"])
+    assert rows == [(2, 1, "\U0001f44d"), (3, 2, "\u2764\ufe0f")]
+
+
+def test_sqlite_migration_gives_stored_reactions_one_spelling(tmp_path: Path) -> None:
+    _check_reaction_keys(f"sqlite+aiosqlite:///{tmp_path / 'reactions.db'}")
+
+
+@pytest.mark.postgres
+def test_postgres_migration_gives_stored_reactions_one_spelling() -> None:
+    url = create_pg_database()
+    try:
+        _check_reaction_keys(url)
+    finally:
+        drop_pg_database(url)

@@ -146,6 +146,11 @@ TRANSPORT_WS_MALFORMED: dict[str, tuple[object, str]] = {
         subscribe({"query": TYPENAME}, ""),
         "'subscribe' needs a non-empty string 'id'",
     ),
+    "a subscribe whose id is a lone surrogate": (
+        # json.dumps writes it as the escape \ud800, as a hostile client would
+        subscribe({"query": TYPENAME}, "\ud800"),
+        "'subscribe' needs a non-empty string 'id'",
+    ),
     "a complete whose id is a number": (
         {"type": "complete", "id": 1},
         "'complete' needs a non-empty string 'id'",

@@ -46,3 +46,12 @@ def payload_problem(kind: str, payload: object) -> str | None:
 
 def _object_or_null(value: object) -> bool:
     return value is None or isinstance(value, dict)
+
+
+def is_operation_id(value: object) -> bool:
+    """Operation ids are non-empty strings of Unicode text (no lone surrogates)."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and not any("\ud800" <= ch <= "\udfff" for ch in value)
+    )

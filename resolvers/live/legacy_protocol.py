@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 from strawberry.types.execution import PreExecutionError
 
-from resolvers.live.frames import as_message, operation_problem
+from resolvers.live.frames import as_message, is_operation_id, operation_problem
 
 CLIENT_TYPES = ("connection_init", "connection_terminate", "start", "stop")
 
@@ -59,7 +59,7 @@ def message_problem(frame: object) -> str | None:
     message, kind = parsed
     if kind not in CLIENT_TYPES:
         return "Unknown message type"
-    if kind in ("start", "stop") and not isinstance(message.get("id"), str):
+    if kind in ("start", "stop") and not is_operation_id(message.get("id")):
         return f"'{kind}' needs a string 'id'"
     if kind == "start":
         return operation_problem(kind, message.get("payload"), extensions=False)

@@ -12,7 +12,7 @@ from typing import TypeVar
 from db import users as user_queries
 from db.models import ConversationKind, UserRow
 from resolvers import validation
-from resolvers.access import StreamAccess, readable
+from resolvers.access import StreamAccess, readable, still_readable
 from resolvers.context import Context
 from resolvers.live.common import Inbox, go_live, read_into, user_row
 from resolvers.live.publisher import (
@@ -65,6 +65,11 @@ async def _until_access_lost(
     async with ctx.services.feeds.follow(conversation_id) as feed:
         feed.watchers.add(on_events)
         try:
+            # The feed reports what comes after it started; what happened
+            # between the stream's access check and then is read here, once.
+            lost = await still_readable(ctx, conversation_id, access)
+            if lost is not None:
+                inbox.put(lost)
             yield
         finally:
             feed.watchers.discard(on_events)

@@ -178,7 +178,12 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                 item = await inbox.get()
                 if isinstance(item, SharedEvent):
                     if item.kind != EventKind.MESSAGE_ADDED:  # the viewer lost access
-                        if await unfollow(item.conversation_id):
+                        # Unless it was added back since (the feed may lag).
+                        if await _is_member(ctx, item.conversation_id, viewer.id):
+                            entry = followed.get(item.conversation_id)
+                            if entry is not None:
+                                entry[1].rejoined()
+                        elif await unfollow(item.conversation_id):
                             yield Left(conversation=item.conversation, at=item.at)
                     elif item.conversation_id in followed:  # not queued before a removal
                         _prime(ctx, item, viewer.id)

@@ -29,7 +29,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
 )
 
-from resolvers.live.frames import as_message, operation_problem, payload_problem
+from resolvers.live.frames import as_message, is_operation_id, operation_problem, payload_problem
 
 
 def message_problem(frame: object) -> str | None:
@@ -42,7 +42,7 @@ def message_problem(frame: object) -> str | None:
         return payload_problem(kind, message.get("payload"))
     if kind in ("subscribe", "complete"):
         operation_id = message.get("id")
-        if not isinstance(operation_id, str) or not operation_id:
+        if not is_operation_id(operation_id):
             return f"'{kind}' needs a non-empty string 'id'"
         if kind == "subscribe":
             return operation_problem(kind, message.get("payload"), extensions=True)

@@ -18,9 +18,10 @@ ELLIPSIS = "..."
 
 
 def fitting_reason(reason: str) -> str:
-    encoded = reason.encode()
+    # "replace": a reason quoting a client's lone surrogate still encodes.
+    encoded = reason.encode("utf-8", "replace")
     if len(encoded) <= MAX_REASON_BYTES:
-        return reason
+        return encoded.decode()
     kept = encoded[: MAX_REASON_BYTES - len(ELLIPSIS)].decode(errors="ignore")
     return kept + ELLIPSIS
 
