@@ -90,12 +90,54 @@ def single_line(value: str, *, field: str, max_length: int, min_length: int = 1)
         raise BadUserInput(f"{field} must have a visible character.", field=field)
     if not min_length <= text_length(text) <= max_length:
         raise wrong_length
-    hidden = next((c for c in clusters if _is_blank(c) and not c.isspace()), None)
+    hidden = next((ch for c in clusters if (ch := _unexplained_invisible(c)) is not None), None)
     if hidden is not None:
         raise BadUserInput(
-            f"{field} must not contain invisible characters ({_code(hidden[0])}).", field=field
+            f"{field} must not contain invisible characters ({_code(hidden)}).", field=field
         )
     return text
+
+
+_INVISIBLE_CHAR = regex.compile(f"[{_INVISIBLE}]")
+_EMOJI = regex.compile(r"\p{Emoji}")
+_PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}")
+# Scripts in which ZWNJ stops letters joining (Persian, Urdu, Indic, ...).
+_JOINING_SCRIPT = regex.compile(
+    r"[\p{Arabic}\p{Syriac}\p{Nko}\p{Mongolian}\p{Thaana}\p{Devanagari}\p{Bengali}"
+    r"\p{Gurmukhi}\p{Gujarati}\p{Oriya}\p{Tamil}\p{Telugu}\p{Kannada}\p{Malayalam}"
+    r"\p{Sinhala}\p{Khmer}\p{Myanmar}]"
+)
+_MONGOLIAN = regex.compile(r"\p{Mongolian}")
+_BLACK_FLAG = "\U0001f3f4"  # tag sequences (the flags of England, Scotland, Wales) start so
+
+
+def _unexplained_invisible(cluster: str) -> str | None:
+    """The first invisible character of a name's grapheme cluster that its visible
+    character does not explain; None when each has its reason there.
+
+    Each has one context: a variation selector after an emoji, ZWJ inside an emoji
+    sequence, tags after the black flag, ZWNJ in a joining script, Mongolian
+    variation selectors after Mongolian letters. Anywhere else an invisible
+    character only hides something (a name that looks like another).
+    """
+    if cluster.isspace():
+        return None
+    base = cluster[0]
+    if _INVISIBLE_CHAR.match(base):
+        return base
+    for ch in cluster[1:]:
+        if not _INVISIBLE_CHAR.match(ch):
+            continue
+        explained = (
+            (ch in "\ufe0e\ufe0f" and _EMOJI.match(base) is not None)
+            or (ch == "\u200d" and _PICTOGRAPHIC.search(cluster) is not None)
+            or ("\U000e0020" <= ch <= "\U000e007f" and base == _BLACK_FLAG)
+            or (ch == "\u200c" and _JOINING_SCRIPT.match(base) is not None)
+            or ("\u180b" <= ch <= "\u180f" and _MONGOLIAN.match(base) is not None)
+        )
+        if not explained:
+            return ch
+    return None
 
 
 def multi_line(value: str, *, field: str, max_length: int, min_length: int = 1) -> str:
