@@ -46,14 +46,16 @@ async def public_groups(
 ) -> Page[ConversationRow]:
     await ctx.require_viewer()
     limit = forward_limit(first)
+    text = validation.search_text(search, field="search")
+    connection = f"publicGroups:{text or ''}"  # another search is another list
     position: tuple[str, int] | None = None
     if after is not None:
-        key, conversation_id = decode_cursor(after, "publicGroups", str, int)
+        key, conversation_id = decode_cursor(after, connection, str, int)
         position = (key, conversation_id)
     async with ctx.db.read() as session:
         rows = await conversations.list_public_groups(
             session,
-            search=validation.search_text(search, field="search"),
+            search=text,
             after=position,
             limit=limit + 1,
         )
@@ -62,7 +64,7 @@ async def public_groups(
         rows,
         limit=limit,
         after_given=after is not None,
-        cursor=lambda row: encode_cursor("publicGroups", row.title_key, row.id),
+        cursor=lambda row: encode_cursor(connection, row.title_key, row.id),
     )
 
 

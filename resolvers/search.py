@@ -10,8 +10,6 @@ from resolvers.paging import Page, forward_limit, forward_page
 from schema.errors import BadUserInput
 from schema.ids import decode_cursor, encode_cursor
 
-CONNECTION = "searchMessages"
-
 
 async def search_messages(
     ctx: Context,
@@ -27,7 +25,9 @@ async def search_messages(
     if query is None:
         raise BadUserInput("The search query must not be empty.", field="query")
     limit = forward_limit(first)
-    before_id = decode_cursor(after, CONNECTION, int)[0] if after is not None else None
+    # Another query, or another conversation to search in, is another list.
+    connection = f"searchMessages:{conversation_id or ''}:{query}"
+    before_id = decode_cursor(after, connection, int)[0] if after is not None else None
     if conversation_id is not None and kind is not None:
         # An id of the wrong kind finds nothing, as an unknown id does.
         conversation = await ctx.loaders.conversations.load(conversation_id)
@@ -47,5 +47,5 @@ async def search_messages(
         rows,
         limit=limit,
         after_given=after is not None,
-        cursor=lambda row: encode_cursor(CONNECTION, row.id),
+        cursor=lambda row: encode_cursor(connection, row.id),
     )

@@ -35,11 +35,13 @@ async def search(
 ) -> Page[UserRow]:
     await ctx.require_viewer()
     limit = forward_limit(first)
-    after_key = decode_cursor(after, "users", str)[0] if after is not None else None
+    prefix = validation.search_text(search, field="search")
+    connection = f"users:{prefix or ''}"  # another search is another list
+    after_key = decode_cursor(after, connection, str)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await users.search_users(
             session,
-            prefix=validation.search_text(search, field="search"),
+            prefix=prefix,
             after_key=after_key,
             limit=limit + 1,
         )
@@ -48,7 +50,7 @@ async def search(
         rows,
         limit=limit,
         after_given=after is not None,
-        cursor=lambda row: encode_cursor("users", row.username_key),
+        cursor=lambda row: encode_cursor(connection, row.username_key),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -186,24 +187,43 @@ def message_body(value: str) -> str:
 
 
 def url(value: str, *, field: str) -> str:
+    """An http(s) URL that browsers parse as such (WHATWG URL): a host, an ASCII
+    port up to 65535, brackets only around an IPv6 address, no credentials."""
     text = value.strip()
     try:
         parts = urlsplit(text)
+        authority = _AUTHORITY.fullmatch(parts.netloc)
+        valid = (
+            parts.scheme in ("https", "http")
+            and authority is not None
+            and (authority["port"] is None or int(authority["port"]) <= 65535)
+            and (authority["ipv6"] is None or _is_ipv6(authority["ipv6"]))
+            and len(text) <= 2048
+            and not any(ch.isspace() or _is_control(ch) for ch in text)
+        )
     except ValueError:
         # A bracketed host that is no IP address ("http://[zz]/") or an
         # unclosed bracket ("http://[::1/a.png"): not a URL at all.
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("https", "http")
-        or not parts.netloc
-        or len(text) > 2048
-        or any(ch.isspace() or _is_control(ch) for ch in text)
-    ):
+        valid = False
+    if not valid:
         raise BadUserInput(
             f"{field} must be an http(s) URL of at most 2048 characters.", field=field
         )
     return text
+
+
+# host (a name, or an IPv6 address in brackets) and an optional port of ASCII digits
+_AUTHORITY = re.compile(
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|[^\s/?#@\[\]:]+)(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def emoji(value: str) -> str:

@@ -6,7 +6,14 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    IntValueNode,
+    OperationDefinitionNode,
+    Visitor,
+    visit,
+)
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -116,6 +123,44 @@ def _not_text(path: tuple[str | int, ...]) -> BadUserInput:
     # The input field to blame, as other BAD_USER_INPUT errors name it.
     fields = [part for part in rest if isinstance(part, str) and not _SURROGATE.search(part)]
     return BadUserInput(message, field=fields[-1] if fields else None)
+
+
+class IntLiteralsInRange(SchemaExtension):
+    """An Int literal of more digits than any Int has is a validation error.
+
+    graphql-core converts Int literals with int(), which refuses more than
+    4300 digits with a ValueError that would be masked as INTERNAL_SERVER_ERROR.
+    """
+
+    MAX_DIGITS = 20  # far past 32 bits; beyond this, nothing can be an Int
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and not context.pre_execution_errors:
+            too_long = _long_int_literal(document, self.MAX_DIGITS)
+            if too_long is not None:
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        f"Int cannot represent the {len(too_long.value)}-character literal "
+                        f"{too_long.value[:12]}…: it is far outside 32 bits.",
+                        nodes=[too_long],
+                        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                    )
+                ]
+        yield
+
+
+def _long_int_literal(document: DocumentNode, max_digits: int) -> IntValueNode | None:
+    found: list[IntValueNode] = []
+
+    class Finder(Visitor):
+        def enter_int_value(self, node: IntValueNode, *_args: object) -> None:
+            if len(node.value) > max_digits and not found:
+                found.append(node)
+
+    visit(document, Finder())
+    return found[0] if found else None
 
 
 class ErrorCodes(MaskErrors):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from db.models import ConversationKind
-from schema.errors import BadUserInput, NotFound
+from schema.errors import BadUserInput
 
 MAX_KEY = 2**31  # keys are INTEGER columns on PostgreSQL; larger ones cannot exist
 
@@ -24,7 +24,7 @@ CONVERSATION_TYPE_NAMES = {
     ConversationKind.DIRECT: "DirectConversation",
 }
 _CONVERSATION_KINDS = {name: kind for kind, name in CONVERSATION_TYPE_NAMES.items()}
-_UNKNOWN = {"User": NotFound.of_user, "Message": NotFound.of_message}
+NO_KEY = 0  # no row has it (keys start at 1)
 
 
 def encode_global_id(type_name: str, key: int) -> str:
@@ -53,24 +53,25 @@ def decode_global_id(global_id: str) -> tuple[str, int]:
 
 
 def decode_id_of(global_id: str, type_name: str) -> int:
-    """The database key of a global id that must name a ``type_name``; else NOT_FOUND."""
+    """The database key of a global id of ``type_name``.
+
+    A well-formed id of another type decodes to ``NO_KEY``, which no row has:
+    every resolver then answers exactly as for an unknown id of the right type.
+    """
     found, key = decode_global_id(global_id)
-    if found != type_name:
-        raise _UNKNOWN.get(type_name, NotFound.of_conversation)()
-    return key
+    return key if found == type_name else NO_KEY
 
 
-def decode_conversation_id(global_id: str) -> tuple[int, ConversationKind]:
+def decode_conversation_id(global_id: str) -> tuple[int, ConversationKind | None]:
     """The key of a Group or DirectConversation id, and the kind the id claims.
 
     Resolvers check the claim against the row: a DirectConversation id of a
-    group is NOT_FOUND, exactly as an unknown id.
+    group is NOT_FOUND, exactly as an unknown id. An id of another type is
+    (``NO_KEY``, None): nothing has it.
     """
     type_name, key = decode_global_id(global_id)
     kind = _CONVERSATION_KINDS.get(type_name)
-    if kind is None:
-        raise NotFound.of_conversation()
-    return key, kind
+    return (key, kind) if kind is not None else (NO_KEY, None)
 
 
 def encode_cursor(connection: str, *parts: Any) -> str:
@@ -91,7 +92,7 @@ def decode_cursor(cursor: str, connection: str, *kinds: type) -> tuple[Any, ...]
             raise ValueError(cursor)
         issued_by, *position = parts
         decoded = tuple(_part(part, kind) for part, kind in zip(position, kinds, strict=True))
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
     if issued_by != connection:
         raise BadUserInput(
@@ -115,7 +116,9 @@ def _part(value: object, kind: type) -> Any:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError(value)
-        return moment
+        # In UTC, as stored: a time at the edge of the calendar that cannot be
+        # moved there (9999-12-31T23:59-12:00) is no time a cursor was made of.
+        return moment.astimezone(UTC)
     raise TypeError(kind)
 
 

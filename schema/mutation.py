@@ -11,7 +11,7 @@ from resolvers import auth, direct, groups, members, messages, users, validation
 from resolvers.auth import SignedIn
 from resolvers.live import signals
 from schema.errors import BadUserInput
-from schema.ids import decode_conversation_id, decode_global_id, decode_id_of
+from schema.ids import decode_conversation_id, decode_id_of
 from schema.inputs import (
     CreateGroupInput,
     LoginInput,
@@ -54,15 +54,6 @@ class AuthPayload:
             access_token_expires_at=signed_in.access_token_expires_at,
             user=User.from_row(signed_in.user),
         )
-
-
-def _reply_to_key(reply_to_id: strawberry.ID | None) -> int | None:
-    """The key of the message replied to; an id of another type is no message of
-    this conversation, so it gets that answer, as an unknown message's id does."""
-    if reply_to_id is None:
-        return None
-    type_name, key = decode_global_id(reply_to_id)
-    return key if type_name == "Message" else 0
 
 
 def _user_ids(ids: list[strawberry.ID], *, field: str) -> list[int]:
@@ -200,7 +191,11 @@ class Mutation:
             kind=kind,
             body=input.body,
             client_message_id=input.client_message_id,
-            reply_to_id=_reply_to_key(input.reply_to_id),
+            reply_to_id=(
+                decode_id_of(input.reply_to_id, "Message")
+                if input.reply_to_id is not None
+                else None
+            ),
         )
         return Message.from_row(row)
 

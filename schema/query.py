@@ -6,7 +6,6 @@ import strawberry
 
 from db.models import ConversationKind
 from resolvers import access, conversations, messages, search, users
-from resolvers.paging import Page
 from schema.errors import NotFound
 from schema.ids import decode_conversation_id, decode_global_id, decode_id_of
 from schema.types import (
@@ -155,15 +154,9 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
     ) -> Connection[Message]:
-        key, kind = None, None
-        if conversation_id is not None:
-            try:
-                key, kind = decode_conversation_id(conversation_id)
-            except NotFound:
-                # Not a conversation's id: it finds nothing, as an unknown one does.
-                return Connection.of(
-                    Page(edges=[], has_next_page=False, has_previous_page=False), Message.from_row
-                )
+        key, kind = (
+            decode_conversation_id(conversation_id) if conversation_id is not None else (None, None)
+        )
         page = await search.search_messages(
             info.context, text=query, conversation_id=key, kind=kind, first=first, after=after
         )

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from schema.events import EVENT_TYPES
 from schema.extensions import (
     ErrorCodes,
+    IntLiteralsInRange,
     OpenOperationScope,
     OperationNameRequired,
     TextOnlyVariables,
@@ -42,6 +43,7 @@ schema = ParleySchema(
         ErrorCodes,
         OperationNameRequired,
         TextOnlyVariables,
+        IntLiteralsInRange,
         lambda: QueryDepthLimiter(max_depth=12),
         lambda: MaxAliasesLimiter(max_alias_count=30),
         lambda: MaxTokensLimiter(max_token_count=4000),

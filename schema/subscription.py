@@ -27,7 +27,7 @@ from schema.events import (
     TypingEvent,
     ViewerEvent,
 )
-from schema.ids import conversation_global_id, decode_conversation_id, decode_id_of
+from schema.ids import decode_conversation_id, decode_id_of
 from schema.types import ContextInfo, Message, User, conversation_from_row
 
 _MESSAGE_EVENTS: dict[
@@ -119,10 +119,11 @@ class Subscription:
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[TypingEvent, None]:
         key, kind = decode_conversation_id(conversation_id)
-        canonical = strawberry.ID(conversation_global_id(kind, key))
         async for item in signals.typing(info.context, conversation_id=key, kind=kind):
             yield TypingEvent(
-                conversation_id=canonical, user=User.from_row(item.user), typing=item.typing
+                conversation_id=conversation_from_row(item.conversation).id,
+                user=User.from_row(item.user),
+                typing=item.typing,
             )
 
     @strawberry.subscription
@@ -142,10 +143,9 @@ class Subscription:
         self, info: ContextInfo, conversation_id: strawberry.ID
     ) -> AsyncGenerator[ReadReceipt, None]:
         key, kind = decode_conversation_id(conversation_id)
-        canonical = strawberry.ID(conversation_global_id(kind, key))
         async for item in signals.read_receipts(info.context, conversation_id=key, kind=kind):
             yield ReadReceipt(
-                conversation_id=canonical,
+                conversation_id=conversation_from_row(item.conversation).id,
                 user=User.from_row(item.user),
                 last_read_seq=item.last_read_seq,
                 at=item.at,

@@ -8,7 +8,7 @@ import base64
 from typing import Any
 
 from tests.client import NewUser, User
-from tests.operations import SEND, create_group, open_direct, send
+from tests.operations import SEND, create_group, made_up_id, open_direct, send
 
 TIMELINE = """
 query T($id: ID!) {
@@ -194,3 +194,63 @@ async def test_a_public_group_left_by_everyone_goes_to_the_next_to_join(
     assert (await bob.client(ADD, c=group, u=[cy.id]))["addMembers"]["memberCount"] == 2
     # and whoever joins next is a plain member
     assert (await ann.client(JOIN, id=group))["joinGroup"]["viewerRole"] == "MEMBER"
+
+
+SEARCH = """
+query S($q: String!, $c: ID, $after: String) {
+  searchMessages(query: $q, conversationId: $c, first: 1, after: $after) {
+    edges { cursor node { id } }
+    pageInfo { endCursor }
+  }
+}
+"""
+PUBLIC_SEARCH = """
+query P($s: String, $after: String) {
+  publicGroups(search: $s, first: 1, after: $after) { pageInfo { endCursor } }
+}
+"""
+REPLY = """
+mutation R($c: ID!, $r: ID!) {
+  sendMessage(input: {conversationId: $c, body: "re", replyToId: $r}) { id }
+}
+"""
+
+
+async def test_ids_of_other_types_answer_as_unknown_ids_do_everywhere(new_user: NewUser) -> None:
+    # given a group with a message
+    ann, bob = await new_user(), await new_user()
+    group = await _group(ann, bob)
+    message = (await send(ann, group, "findme here"))["id"]
+    unknown_message = made_up_id("Message")
+    # when ids of other types stand where a conversation or a message is meant
+    # then they find what an unknown id finds
+    for not_a_conversation in (ann.id, message):
+        found = (await ann.client(SEARCH, q="findme", c=not_a_conversation))["searchMessages"]
+        assert found["edges"] == []
+    unknown = await ann.client.error(REPLY, c=group, r=unknown_message)
+    other_type = await ann.client.error(REPLY, c=group, r=bob.id)
+    assert (other_type.code, other_type.errors[0]["message"]) == (
+        unknown.code,
+        unknown.errors[0]["message"],
+    )
+
+
+async def test_search_cursors_page_only_the_search_that_gave_them(new_user: NewUser) -> None:
+    # given two messages found by two searches
+    ann = await new_user()
+    group = await _group(ann, public=True)
+    await _group(ann, public=True)
+    for body in ("alpha one", "alpha two", "beta one", "beta two"):
+        await send(ann, group, body)
+    alpha = (await ann.client(SEARCH, q="alpha"))["searchMessages"]["pageInfo"]["endCursor"]
+    # when a cursor of one search pages another
+    # then it is refused, and it still pages its own
+    assert (await ann.client.error(SEARCH, q="beta", after=alpha)).code == "BAD_USER_INPUT"
+    assert (await ann.client.error(SEARCH, q="alpha", c=group, after=alpha)).code == (
+        "BAD_USER_INPUT"
+    )
+    assert (await ann.client(SEARCH, q="alpha", after=alpha))["searchMessages"]["edges"]
+    listed = (await ann.client(PUBLIC_SEARCH, s="Group"))["publicGroups"]["pageInfo"]
+    assert (await ann.client.error(PUBLIC_SEARCH, s="other", after=listed["endCursor"])).code == (
+        "BAD_USER_INPUT"
+    )

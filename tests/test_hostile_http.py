@@ -8,6 +8,7 @@ escapes as they are), since httpx's ``json=`` would refuse to encode them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -69,7 +70,23 @@ def first_error(response: httpx.Response) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize("avatar", ["http://[::1/a.png", "http://[zz]/", "http://a]b/"])
+@pytest.mark.parametrize(
+    "avatar",
+    [
+        "http://[::1/a.png",
+        "http://[zz]/",
+        "http://a]b/",
+        # what browsers' URL parsers refuse, so a client rendering it would fail
+        "https://example.com:65536/a",
+        "https://example.com:-1/a",
+        "https://example.com:\u0668\u0660/a",  # Arabic-Indic digits
+        "https://[::1]x/",
+        "https://[v1.x]/a",
+        "https://[fe80::1%25eth0]/a",
+        "https://:80/",
+        "https://user:secret@example.com/a.png",
+    ],
+)
 async def test_avatar_urls_with_broken_ip_hosts_are_bad_user_input(
     new_user: Any, avatar: str
 ) -> None:
@@ -335,3 +352,36 @@ async def test_an_unknown_operation_name_is_a_graphql_error(client: Client) -> N
     # and the name is quoted without the lone surrogate itself
     assert LONE not in lone.text
     assert "\\\\ud800" in lone.text
+
+
+async def test_an_int_literal_of_thousands_of_digits_is_a_validation_error(
+    client: Client,
+) -> None:
+    # given Int literals too long for Python's int() (over 4300 digits)
+    huge = "9" * 4400
+    for document in (
+        "{ users(first: " + huge + ") { edges { cursor } } }",
+        "query($f: Int = " + huge + ") { users(first: $f) { edges { cursor } } }",
+    ):
+        # when
+        response = await client.http.post("/graphql", json={"query": document})
+        # then the document is invalid, not the server broken
+        assert first_error(response)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_a_forged_cursor_at_the_calendars_edge_is_bad_user_input(new_user: Any) -> None:
+    # given Ann's conversation list, and cursors of it forged at times that exist
+    # only in some time zone (moved to UTC they leave the calendar)
+    ann = await new_user()
+    viewer_key = base64.urlsafe_b64decode(ann.id + "=" * (-len(ann.id) % 4)).decode()
+    key = viewer_key.split(":")[1]
+    for moment in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+        forged = base64.urlsafe_b64encode(
+            json.dumps([f"conversations:{key}", moment, 1]).encode()
+        ).decode()
+        # when it is used
+        error = await ann.client.error(
+            "query($a: String) { conversations(after: $a) { edges { cursor } } }", a=forged
+        )
+        # then
+        assert error.code == "BAD_USER_INPUT"

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from db import users as user_queries
-from db.models import ConversationKind, UserRow
+from db.models import ConversationKind, ConversationRow, UserRow
 from resolvers import validation
 from resolvers.access import StreamAccess, readable, still_readable
 from resolvers.context import Context
@@ -83,16 +83,17 @@ def _or_end(item: T | Forbidden) -> T:
 
 async def _open(
     ctx: Context, conversation_id: int, kind: ConversationKind | None
-) -> tuple[UserRow, StreamAccess]:
+) -> tuple[UserRow, ConversationRow, StreamAccess]:
     viewer = await ctx.require_viewer()
     access = await readable(ctx, conversation_id, kind=kind)
     await go_live(ctx)
-    return viewer, StreamAccess(viewer.id, member=access.membership is not None)
+    stream_access = StreamAccess(viewer.id, member=access.membership is not None)
+    return viewer, access.conversation, stream_access
 
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    conversation_id: int
+    conversation: ConversationRow
     user: UserRow
     typing: bool
 
@@ -100,7 +101,7 @@ class Typing:
 async def typing(
     ctx: Context, *, conversation_id: int, kind: ConversationKind | None = None
 ) -> AsyncIterator[Typing]:
-    viewer, access = await _open(ctx, conversation_id, kind)
+    viewer, conversation, access = await _open(ctx, conversation_id, kind)
     inbox: Inbox[tuple[int, bool] | Forbidden] = Inbox(256)
     loop = asyncio.get_running_loop()
     timers: dict[int, asyncio.TimerHandle] = {}
@@ -133,7 +134,7 @@ async def typing(
                 user_id, is_typing = _or_end(await inbox.get())
                 user = await user_row(ctx, user_id)
                 if user is not None:
-                    yield Typing(conversation_id=conversation_id, user=user, typing=is_typing)
+                    yield Typing(conversation=conversation, user=user, typing=is_typing)
     finally:
         for timer in timers.values():
             timer.cancel()
@@ -141,7 +142,7 @@ async def typing(
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    conversation_id: int
+    conversation: ConversationRow
     user: UserRow
     last_read_seq: int
     at: datetime
@@ -150,7 +151,7 @@ class Receipt:
 async def read_receipts(
     ctx: Context, *, conversation_id: int, kind: ConversationKind | None = None
 ) -> AsyncIterator[Receipt]:
-    viewer, access = await _open(ctx, conversation_id, kind)
+    viewer, conversation, access = await _open(ctx, conversation_id, kind)
     inbox: Inbox[ReadReceiptSignal | Forbidden] = Inbox(1000)
     async with (
         ctx.services.broker.listen(
@@ -165,7 +166,7 @@ async def read_receipts(
             user = await user_row(ctx, signal.user_id)
             if user is not None:
                 yield Receipt(
-                    conversation_id=conversation_id,
+                    conversation=conversation,
                     user=user,
                     last_read_seq=signal.last_read_seq,
                     at=signal.at,
