@@ -7,6 +7,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+import idna
 import regex
 
 from schema.errors import BadUserInput
@@ -109,31 +110,49 @@ _JOINING_SCRIPT = regex.compile(
     r"\p{Sinhala}\p{Khmer}\p{Myanmar}]"
 )
 _MONGOLIAN = regex.compile(r"\p{Mongolian}")
+_HAN = regex.compile(r"\p{Han}")
+_MARK = regex.compile(r"\p{M}")
+_VIRAMA = 9  # the canonical combining class of a virama
 _BLACK_FLAG = "\U0001f3f4"  # tag sequences (the flags of England, Scotland, Wales) start so
 
 
 def _unexplained_invisible(cluster: str) -> str | None:
-    """The first invisible character of a name's grapheme cluster that its visible
-    character does not explain; None when each has its reason there.
+    """The first invisible character of a name's grapheme cluster that its neighbours
+    do not explain; None when each has its reason there.
 
-    Each has one context: a variation selector after an emoji, ZWJ inside an emoji
-    sequence, tags after the black flag, ZWNJ in a joining script, Mongolian
-    variation selectors after Mongolian letters. Anywhere else an invisible
+    Each has its contexts: a variation selector after an emoji (or an ideographic
+    one after a Han character, as Japanese names use), ZWJ between two parts of an
+    emoji sequence or after a virama (Indic conjuncts: ශ්‍රී), tags after the black
+    flag, ZWNJ in a joining script, CGJ between two combining marks (Hebrew),
+    Mongolian selectors after Mongolian letters. Anywhere else an invisible
     character only hides something (a name that looks like another).
     """
     if cluster.isspace():
         return None
+    if _INVISIBLE_CHAR.match(cluster[0]):
+        return cluster[0]
     base = cluster[0]
-    if _INVISIBLE_CHAR.match(base):
-        return base
-    for ch in cluster[1:]:
+    for i in range(1, len(cluster)):
+        ch = cluster[i]
         if not _INVISIBLE_CHAR.match(ch):
             continue
+        before, after = cluster[i - 1], cluster[i + 1 : i + 2]
         explained = (
             (ch in "\ufe0e\ufe0f" and _EMOJI.match(base) is not None)
-            or (ch == "\u200d" and _PICTOGRAPHIC.search(cluster) is not None)
+            or ("\U000e0100" <= ch <= "\U000e01ef" and _HAN.match(base) is not None)
+            or (
+                ch == "\u200d"
+                and (
+                    unicodedata.combining(before) == _VIRAMA
+                    or (
+                        _PICTOGRAPHIC.search(cluster[:i]) is not None
+                        and _PICTOGRAPHIC.match(after) is not None
+                    )
+                )
+            )
             or ("\U000e0020" <= ch <= "\U000e007f" and base == _BLACK_FLAG)
             or (ch == "\u200c" and _JOINING_SCRIPT.match(base) is not None)
+            or (ch == "\u034f" and _MARK.match(before) is not None and _MARK.match(after))
             or ("\u180b" <= ch <= "\u180f" and _MONGOLIAN.match(base) is not None)
         )
         if not explained:
@@ -197,7 +216,11 @@ def url(value: str, *, field: str) -> str:
             parts.scheme in ("https", "http")
             and authority is not None
             and (authority["port"] is None or int(authority["port"]) <= 65535)
-            and (authority["ipv6"] is None or _is_ipv6(authority["ipv6"]))
+            and (
+                _is_ipv6(authority["ipv6"])
+                if authority["ipv6"] is not None
+                else _is_host(authority["host"])
+            )
             and len(text) <= 2048
             and not any(ch.isspace() or _is_control(ch) for ch in text)
         )
@@ -214,8 +237,30 @@ def url(value: str, *, field: str) -> str:
 
 # host (a name, or an IPv6 address in brackets) and an optional port of ASCII digits
 _AUTHORITY = re.compile(
-    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|[^\s/?#@\[\]:]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s/?#@\[\]:<>^|%\\\"\x7f]+))"
+    r"(?::(?P<port>[0-9]{1,20}))?"
 )
+# A host whose last label is a number is an IPv4 address, or nothing (WHATWG URL).
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+
+
+def _is_host(host: str) -> bool:
+    """A domain browsers accept: IDNA (UTS #46) valid, or a dotted-quad IPv4 address."""
+    name = host[:-1] if host.endswith(".") else host
+    if _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]):
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return False
+        return True
+    labels = name.split(".")
+    if name.isascii() and not any(label.lower().startswith("xn--") for label in labels):
+        return all(labels)  # ASCII names browsers take as they are (underscores too)
+    try:
+        idna.encode(name, uts46=True)  # what browsers check of international names
+    except (idna.IDNAError, UnicodeError):
+        return False
+    return True
 
 
 def _is_ipv6(text: str) -> bool:

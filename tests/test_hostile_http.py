@@ -85,6 +85,15 @@ def first_error(response: httpx.Response) -> dict[str, Any]:
         "https://[fe80::1%25eth0]/a",
         "https://:80/",
         "https://user:secret@example.com/a.png",
+        # hosts a browser refuses: a number that is no IPv4 address, forbidden
+        # characters, broken punycode, a label that starts with a combining mark
+        "https://999.1.1.1/",
+        "https://1.2.3.08/",
+        "https://example.1/",
+        "https://a^b.com/",
+        "https://a%2Fb.com/",
+        "https://xn--a.com/",
+        "https://\u0300a.com/",
     ],
 )
 async def test_avatar_urls_with_broken_ip_hosts_are_bad_user_input(

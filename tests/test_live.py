@@ -537,3 +537,44 @@ async def test_replay_through_an_old_removal_goes_on_for_a_member_added_back(
         events = await collect(socket, operation, last)
     assert [e["seq"] for e in events] == list(range(1, last + 1))
     assert events[-1]["message"]["body"] == "welcome back"
+
+
+REMOVE_SAY_ADD = """
+mutation Churn($c: ID!, $u: ID!) {
+  out: removeMember(conversationId: $c, userId: $u) { id }
+  said: sendMessage(input: {conversationId: $c, body: "while Bob was out"}) { id }
+  back: addMembers(conversationId: $c, userIds: [$u]) { id }
+}
+"""
+REMOVE_ADD = """
+mutation Churn($c: ID!, $u: ID!) {
+  out: removeMember(conversationId: $c, userId: $u) { id }
+  back: addMembers(conversationId: $c, userIds: [$u]) { id }
+}
+"""
+
+
+async def test_viewer_events_of_a_member_removed_and_added_back_at_once(
+    server_url: str, new_user: NewUser
+) -> None:
+    # given Bob in Ann's private group, watching his viewerEvents
+    ann, bob = await new_user(), await new_user()
+    group, _ = await create_group(ann, bob, title="churn")
+    async with open_socket(server_url, bob.token) as socket:
+        operation = await socket.subscribe(VIEWER_MESSAGES)
+        await first_after(socket, operation, lambda: send(ann, group, "ping"))
+        for churn in (REMOVE_ADD, REMOVE_SAY_ADD) * 3:
+            # when Ann removes him (and writes) and adds him back, in one request
+            await ann.client(churn, c=group, u=bob.id)
+            await send(ann, group, "welcome back")
+            seen = []
+            while ("MessageAdded", "welcome back") not in seen:
+                item = (await socket.data(operation))["viewerEvents"]
+                if item["conversationId"] == group:
+                    seen.append((item["__typename"], item.get("message", {}).get("body")))
+            # then he never sees what was said while he was out, and goes on
+            # receiving the group's messages
+            bodies = [body for kind, body in seen if kind == "MessageAdded"]
+            assert "while Bob was out" not in bodies, seen
+            assert bodies[-1] == "welcome back"
+            assert not any(body and "removed" in body for body in bodies), seen

@@ -190,7 +190,15 @@ async def test_display_names_lose_invisible_ends_and_refuse_invisible_characters
     inside = ["A\u200bnn", "Ann\u3164Bob", "Ann\u2800\u2800Bob", "Ann\u2060Bob", "An\u00adn"]
     # and so are those that attach to a letter without a reason to be there:
     # a joiner, a grapheme joiner, a variation selector, tags spelling hidden text
-    attached = ["An\u200dn", "A\u034fnn", "Ann\ufe0f", "Ann\U000e0041\U000e0042", "Ann\u200cBob"]
+    attached = [
+        "An\u200dn",
+        "A\u034fnn",
+        "Ann\ufe0f",
+        "Ann\U000e0041\U000e0042",
+        "Ann\u200cBob",
+        "\U0001f469\u200d\u200d\U0001f4bb",  # two joiners where one joins
+        "\U0001f469\u200dAnn",  # a joiner that joins an emoji to nothing
+    ]
     for name in inside + attached:
         error = await client.error(
             REGISTER, input={"username": unique(), "password": "s3cret-pass", "displayName": name}
@@ -199,7 +207,17 @@ async def test_display_names_lose_invisible_ends_and_refuse_invisible_characters
     # when / then: joiners and selectors that belong to visible characters are kept
     ann = await new_user("Ann")
     flag = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
-    for name in ["Ann 👩\u200d💻", "\u0645\u0647\u200c\u0633\u0627", "Ann ❤️", "Zoë", f"Ann {flag}"]:
+    kept = [
+        "Ann 👩\u200d💻",
+        "\u0645\u0647\u200c\u0633\u0627",
+        "Ann ❤️",
+        "Zoë",
+        f"Ann {flag}",
+        "\u0dc1\u0dca\u200d\u0dbb\u0dd3",  # Sinhala "Sri": ZWJ after a virama
+        "\u845b\U000e0100\u57ce",  # a Japanese name's ideographic variation selector
+        "\u05d0\u05b8\u034f\u05b7",  # Hebrew: CGJ between two vowel points
+    ]
+    for name in kept:
         changed = await ann.client(UPDATE_PROFILE, input={"displayName": name})
         assert changed["updateProfile"]["displayName"] == name
 

@@ -128,24 +128,35 @@ class ReadMarker:
 ViewerItem = SharedEvent | Joined | Left | ReadMarker
 
 
+@dataclass
+class _Followed:
+    """A conversation viewerEvents follows: its feed subscription, whether the
+    viewer is a member at the point of the timeline the stream has reached, and
+    the seq after which its messages are the viewer's news."""
+
+    subscription: AsyncExitStack
+    access: StreamAccess
+    since: int
+
+
 async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
     viewer = await ctx.require_viewer()
     inbox: Inbox[SharedEvent | UserNotice] = Inbox(VIEWER_BUFFER)
-    # Per followed conversation: its feed subscription, and whether the
-    # viewer may still read it (decided by the timeline, as for every stream).
-    followed: dict[int, tuple[AsyncExitStack, StreamAccess]] = {}
+    followed: dict[int, _Followed] = {}
 
     def on_feed(events: list[SharedEvent]) -> None:
         for event in events:
-            entry = followed.get(event.conversation_id)
-            if entry is None:
-                continue
-            # The timeline says when the viewer is removed, even if the
-            # broker loses the notice on the viewer's own channel.
-            if event.kind == EventKind.MESSAGE_ADDED or entry[1].lost_by(event) is not None:
+            # Messages, and the viewer's own removals and additions: the
+            # timeline says in seq order when it stops and starts being a
+            # member, even if the broker loses the notices on its own channel.
+            if event.conversation_id in followed and (
+                event.kind == EventKind.MESSAGE_ADDED
+                or viewer.id in event.user_ids("removed")
+                or viewer.id in event.user_ids("added")
+            ):
                 inbox.put(event)
 
-    async def follow(conversation_id: int) -> int | None:
+    async def follow(conversation_id: int, since: int = 0) -> int | None:
         """Follow the conversation; the seq from which its feed reports (None if followed)."""
         if conversation_id in followed:
             return None
@@ -153,13 +164,13 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
         feed: Feed = await stack.enter_async_context(ctx.services.feeds.follow(conversation_id))
         feed.watchers.add(on_feed)
         stack.callback(feed.watchers.discard, on_feed)
-        followed[conversation_id] = (stack, StreamAccess(viewer.id, member=True))
+        followed[conversation_id] = _Followed(stack, StreamAccess(viewer.id, member=True), since)
         return feed.loaded_through
 
     async def unfollow(conversation_id: int) -> bool:
         entry = followed.pop(conversation_id, None)
         if entry is not None:
-            await entry[0].aclose()
+            await entry.subscription.aclose()
         return entry is not None
 
     try:
@@ -176,23 +187,33 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                 await follow(conversation_id)
             while True:
                 item = await inbox.get()
-                if isinstance(item, SharedEvent):
-                    if item.kind != EventKind.MESSAGE_ADDED:  # the viewer lost access
-                        # Unless it was added back since (the feed may lag).
-                        if await _is_member(ctx, item.conversation_id, viewer.id):
-                            entry = followed.get(item.conversation_id)
-                            if entry is not None:
-                                entry[1].rejoined()
-                        elif await unfollow(item.conversation_id):
-                            yield Left(conversation=item.conversation, at=item.at)
-                    elif item.conversation_id in followed:  # not queued before a removal
-                        _prime(ctx, item, viewer.id)
-                        yield item
+                converted: list[ViewerItem] = []
+                if isinstance(item, UserNotice):
+                    entry = followed.get(item.conversation_id)
+                    if entry is None or entry.access.member:
+                        converted = await _on_notice(ctx, viewer, item, follow, unfollow)
+                    # else the feed, which says it in order, tells of the re-join
+                elif (entry := followed.get(item.conversation_id)) is None or (
+                    item.seq <= entry.since
+                ):
+                    continue  # queued before a removal, or from before a join
+                elif item.kind == EventKind.MESSAGE_ADDED:
+                    if entry.access.member:
+                        converted = [item]
                 else:
-                    for converted in await _on_notice(ctx, viewer, item, follow, unfollow):
-                        if isinstance(converted, SharedEvent):
-                            _prime(ctx, converted, viewer.id)
-                        yield converted
+                    was_member = entry.access.member
+                    lost = entry.access.lost_by(item)
+                    if lost is not None and was_member:
+                        converted = [Left(conversation=item.conversation, at=item.at)]
+                        if not await _is_member(ctx, item.conversation_id, viewer.id):
+                            await unfollow(item.conversation_id)
+                        # else it was added back since: the feed will say when
+                    elif entry.access.member and not was_member:
+                        converted = [Joined(conversation=item.conversation, at=item.at)]
+                for one in converted:
+                    if isinstance(one, SharedEvent):
+                        _prime(ctx, one, viewer.id)
+                    yield one
     finally:
         for conversation_id in list(followed):
             await unfollow(conversation_id)
@@ -202,7 +223,7 @@ async def _on_notice(
     ctx: Context,
     viewer: UserRow,
     notice: UserNotice,
-    follow: Callable[[int], Awaitable[int | None]],
+    follow: Callable[[int, int], Awaitable[int | None]],
     unfollow: Callable[[int], Awaitable[bool]],
 ) -> list[ViewerItem]:
     kind, conversation_id = notice.notice, notice.conversation_id
@@ -225,7 +246,8 @@ async def _on_notice(
         return []
     conversation = found[0]
     if kind == Notice.CONVERSATION_JOINED and membership is not None:
-        reports_from = await follow(conversation_id)
+        # What came before the join is not the viewer's news.
+        reports_from = await follow(conversation_id, membership.last_read_seq)
         joined: list[ViewerItem] = [Joined(conversation=conversation, at=now)]
         if reports_from is None:
             return joined
