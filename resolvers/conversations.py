@@ -47,7 +47,7 @@ async def public_groups(
     await ctx.require_viewer()
     limit = forward_limit(first)
     text = validation.search_text(search, field="search")
-    connection = f"publicGroups:{text or ''}"  # another search is another list
+    connection = f"publicGroups:{(text or '').casefold()}"  # another search is another list
     position: tuple[str, int] | None = None
     if after is not None:
         key, conversation_id = decode_cursor(after, connection, str, int)

@@ -26,7 +26,7 @@ async def search_messages(
         raise BadUserInput("The search query must not be empty.", field="query")
     limit = forward_limit(first)
     # Another query, or another conversation to search in, is another list.
-    connection = f"searchMessages:{conversation_id or ''}:{query}"
+    connection = f"searchMessages:{conversation_id or ''}:{query.casefold()}"
     before_id = decode_cursor(after, connection, int)[0] if after is not None else None
     if conversation_id is not None and kind is not None:
         # An id of the wrong kind finds nothing, as an unknown id does.

@@ -36,7 +36,7 @@ async def search(
     await ctx.require_viewer()
     limit = forward_limit(first)
     prefix = validation.search_text(search, field="search")
-    connection = f"users:{prefix or ''}"  # another search is another list
+    connection = f"users:{(prefix or '').casefold()}"  # another search is another list
     after_key = decode_cursor(after, connection, str)[0] if after is not None else None
     async with ctx.db.read() as session:
         rows = await users.search_users(
