@@ -152,7 +152,9 @@ async def unread_counts(
 class ReactionSummary:
     emoji: str
     count: int
-    viewer_has_reacted: bool
+    # None: not known (an event rendered once for every viewer; see
+    # resolvers.live.sharing), so asking for it needs the viewer.
+    viewer_has_reacted: bool | None
 
 
 async def reaction_summaries(

@@ -22,6 +22,15 @@ V = TypeVar("V")
 Loader = Callable[["AsyncSession", list[int]], Awaitable[dict[int, V]]]
 
 
+class ViewerNeeded(RuntimeError):
+    """A field needs the viewer, but the operation runs for no one in particular.
+
+    Shared execution of subscriptions (``resolvers.live.sharing``) renders an
+    event once for every subscriber; anything that depends on who is looking
+    raises this there, and the event is rendered for each viewer instead.
+    """
+
+
 class Reads(Protocol):
     """Where loaders read: the operation's session (``RequestDb``), one use at a time."""
 
@@ -62,9 +71,10 @@ class Loaders:
 
         return DataLoader(load_fn=batch)
 
-    def _viewer(self) -> int:
+    def require_viewer_id(self) -> int:
+        """The viewer's id, for what differs from viewer to viewer."""
         if self.viewer_id is None:
-            raise RuntimeError("viewer-specific loader used before authentication")
+            raise ViewerNeeded("viewer-specific value read without a viewer")
         return self.viewer_id
 
     async def _load_online(self, ids: Sequence[int]) -> list[bool]:
@@ -89,7 +99,7 @@ class Loaders:
         self, session: AsyncSession, ids: list[int]
     ) -> dict[int, MembershipRow]:
         rows = await conversations.get_memberships_of_user(
-            session, user_id=self._viewer(), conversation_ids=ids
+            session, user_id=self.require_viewer_id(), conversation_ids=ids
         )
         return {row.conversation_id: row for row in rows}
 
@@ -107,7 +117,9 @@ class Loaders:
         return await messages.last_messages(session, conversation_ids=ids)
 
     async def _load_unread_counts(self, session: AsyncSession, ids: list[int]) -> dict[int, int]:
-        found = await messages.unread_counts(session, user_id=self._viewer(), conversation_ids=ids)
+        found = await messages.unread_counts(
+            session, user_id=self.require_viewer_id(), conversation_ids=ids
+        )
         return {key: found.get(key, 0) for key in ids}
 
     async def _load_member_counts(self, session: AsyncSession, ids: list[int]) -> dict[int, int]:
@@ -115,7 +127,9 @@ class Loaders:
         return {key: found.get(key, 0) for key in ids}
 
     async def _load_peers(self, session: AsyncSession, ids: list[int]) -> dict[int, int]:
-        return await conversations.get_peers(session, user_id=self._viewer(), conversation_ids=ids)
+        return await conversations.get_peers(
+            session, user_id=self.require_viewer_id(), conversation_ids=ids
+        )
 
     def remember(self, *rows: UserRow | ConversationRow | MessageRow) -> None:
         """Prime the loaders with rows a resolver already holds (saves a statement)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -19,6 +20,8 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from resolvers.context import Context
+from resolvers.live.sharing import RenderContext
+from resolvers.loaders import ViewerNeeded
 from schema.errors import BadUserInput, ParleyError, no_such_operation, shown
 
 logger = logging.getLogger("parley.errors")
@@ -179,8 +182,16 @@ class ErrorCodes(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if isinstance(original, ParleyError):
-            extensions = original.extensions
+        context = self.execution_context.context
+        extensions: dict[str, Any]
+        if isinstance(original, ViewerNeeded) and isinstance(context, RenderContext):
+            # Not a failure: an event rendered for everyone reached a field that
+            # differs per viewer; the renderer starts over for each viewer.
+            context.viewer_needed = True
+            extensions = {"code": "INTERNAL_SERVER_ERROR"}
+            message = self.error_message
+        elif isinstance(original, ParleyError):
+            extensions = original.extensions or {}
             message = original.message
         # Over a WebSocket, Strawberry hands these request errors over wrapped
         # in a GraphQLError; over HTTP they escape the schema to the router.
@@ -195,7 +206,7 @@ class ErrorCodes(MaskErrors):
             extensions = {**(error.extensions or {}), "code": _client_error_code(error)}
             message = error.message
         else:
-            request_id = getattr(self.execution_context.context, "request_id", None)
+            request_id = getattr(context, "request_id", None)
             logger.error(
                 "unexpected error (request %s) at %s",
                 request_id,

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from db.models import EventKind
-from resolvers.live import signals
+from resolvers.live import sharing, signals
 from resolvers.live import subscriptions as live
 from resolvers.live.snapshots import SharedEvent
 from schema.errors import NotFound
@@ -70,6 +70,28 @@ def timeline_event(event: SharedEvent) -> ConversationEvent:
     )
 
 
+def viewer_event(item: live.ViewerItem) -> ViewerEvent | None:
+    if isinstance(item, SharedEvent):
+        event = timeline_event(item)
+        # New messages are the only timeline events viewers get.
+        return event if isinstance(event, MessageAdded) else None
+    if isinstance(item, live.Joined):
+        conversation = conversation_from_row(item.conversation)
+        return ConversationJoined(
+            conversation_id=conversation.id, at=item.at, conversation=conversation
+        )
+    if isinstance(item, live.Left):
+        return ConversationLeft(
+            conversation_id=conversation_from_row(item.conversation).id, at=item.at
+        )
+    return ReadMarkerMoved(
+        conversation_id=conversation_from_row(item.conversation).id,
+        at=item.at,
+        last_read_seq=item.membership.last_read_seq,
+        unread_count=item.unread_count,
+    )
+
+
 @strawberry.type(name="Subscription")
 class Subscription:
     @strawberry.subscription(
@@ -82,37 +104,20 @@ class Subscription:
         self, info: ContextInfo, conversation_id: strawberry.ID, after_seq: int | None = None
     ) -> AsyncGenerator[ConversationEvent, None]:
         key, kind = decode_conversation_id(conversation_id)
-        async for event in live.conversation_events(
+        events = live.conversation_events(
             info.context, conversation_id=key, kind=kind, after_seq=after_seq
-        ):
-            yield timeline_event(event)
+        )
+        async for event in sharing.deliver(info, events, timeline_event):
+            yield event
 
     @strawberry.subscription(
         description="Events of all the viewer's conversations: new messages, joins, leaves, "
         "read markers."
     )
     async def viewer_events(self, info: ContextInfo) -> AsyncGenerator[ViewerEvent, None]:
-        async for item in live.viewer_events(info.context):
-            if isinstance(item, SharedEvent):
-                event = timeline_event(item)
-                if isinstance(event, MessageAdded):  # the only timeline event viewers get
-                    yield event
-            elif isinstance(item, live.Joined):
-                conversation = conversation_from_row(item.conversation)
-                yield ConversationJoined(
-                    conversation_id=conversation.id, at=item.at, conversation=conversation
-                )
-            elif isinstance(item, live.Left):
-                yield ConversationLeft(
-                    conversation_id=conversation_from_row(item.conversation).id, at=item.at
-                )
-            else:
-                yield ReadMarkerMoved(
-                    conversation_id=conversation_from_row(item.conversation).id,
-                    at=item.at,
-                    last_read_seq=item.membership.last_read_seq,
-                    unread_count=item.unread_count,
-                )
+        items = live.viewer_events(info.context)
+        async for event in sharing.deliver(info, items, viewer_event):
+            yield event
 
     @strawberry.subscription
     async def typing(

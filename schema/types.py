@@ -25,6 +25,7 @@ from db.models import (
 )
 from resolvers import conversations as conversation_resolvers
 from resolvers import messages as message_resolvers
+from resolvers.loaders import ViewerNeeded
 from resolvers.paging import Page
 from schema.errors import NotFound
 from schema.ids import conversation_global_id, encode_global_id
@@ -303,7 +304,13 @@ strawberry.enum(
 class Reaction:
     emoji: str
     count: int
-    viewer_has_reacted: bool
+    reacted: Private[bool | None]
+
+    @strawberry.field
+    def viewer_has_reacted(self) -> bool:
+        if self.reacted is None:  # rendered for every viewer at once: ask for this one
+            raise ViewerNeeded("viewerHasReacted differs from viewer to viewer")
+        return self.reacted
 
 
 @strawberry.type(name="Message")
@@ -352,8 +359,7 @@ class Message(Node):
     async def reactions(self, info: ContextInfo) -> list[Reaction]:
         summaries = await info.context.loaders.reactions.load(self.db_id)
         return [
-            Reaction(emoji=s.emoji, count=s.count, viewer_has_reacted=s.viewer_has_reacted)
-            for s in summaries
+            Reaction(emoji=s.emoji, count=s.count, reacted=s.viewer_has_reacted) for s in summaries
         ]
 
     @classmethod

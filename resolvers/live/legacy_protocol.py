@@ -34,10 +34,13 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionErrorMessage,
     ErrorMessage,
     OperationMessage,
+    StartMessage,
 )
 from strawberry.types.execution import PreExecutionError
 
 from resolvers.live.frames import as_message, is_operation_id, operation_problem
+from resolvers.live.sharing import StreamTarget, streaming_to
+from resolvers.live.websocket_adapter import FittingCloseReasonWebSocketAdapter
 
 CLIENT_TYPES = ("connection_init", "connection_terminate", "start", "stop")
 
@@ -91,6 +94,12 @@ class NotJsonAsFrame(AsyncWebSocketAdapter):
     async def send_json(self, message: Mapping[str, object]) -> None:
         await self.websocket.send_json(message)
 
+    async def send_text(self, text: str) -> None:
+        websocket = self.websocket
+        if not isinstance(websocket, FittingCloseReasonWebSocketAdapter):
+            raise TypeError("pre-encoded frames need the ASGI socket")
+        await websocket.send_text(text)
+
     async def close(self, code: int, reason: str) -> None:
         await self.websocket.close(code, reason)
 
@@ -125,6 +134,22 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             await self.send_message(
                 ConnectionErrorMessage(type="connection_error", payload={"message": problem})
             )
+
+    async def handle_start(self, message: StartMessage) -> None:
+        # The operation's task, created in here, writes its results straight
+        # to the socket when they are rendered once for many (live/sharing.py).
+        websocket = self.websocket
+        if not isinstance(websocket, NotJsonAsFrame):
+            await super().handle_start(message)
+            return
+        target = StreamTarget.of(
+            websocket.send_text,
+            frame_type="data",
+            operation_id=message["id"],
+            payload=dict(message["payload"]),
+        )
+        with streaming_to(target):
+            await super().handle_start(message)
 
     async def handle_async_results(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,10 @@ class SharedEvent:
     users: dict[int, UserRow] = field(default_factory=dict)
     # message id -> [(emoji, user id)], oldest first
     reactions: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
+    # Its GraphQL payloads, rendered once per shape (see resolvers.live.sharing).
+    rendered: dict[object, asyncio.Future[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def message(self) -> MessageRow | None:
@@ -42,12 +47,18 @@ class SharedEvent:
     def user_ids(self, key: str) -> list[int]:
         return [int(i) for i in self.payload.get(key, [])]
 
-    def reaction_summaries(self, message_id: int, viewer_id: int) -> list[ReactionSummary]:
+    def reaction_summaries(self, message_id: int, viewer_id: int | None) -> list[ReactionSummary]:
+        """The message's reactions as ``viewer_id`` sees them (None: whether they reacted is
+        left unknown)."""
         counts: dict[str, list[int]] = {}
         for emoji, user_id in self.reactions.get(message_id, []):
             counts.setdefault(emoji, []).append(user_id)
         return [
-            ReactionSummary(emoji=emoji, count=len(ids), viewer_has_reacted=viewer_id in ids)
+            ReactionSummary(
+                emoji=emoji,
+                count=len(ids),
+                viewer_has_reacted=None if viewer_id is None else viewer_id in ids,
+            )
             for emoji, ids in counts.items()
         ]
 

@@ -3,9 +3,10 @@
 Long-lived streams hold no database session.
 
 Each stream checks access once at the start with the operation's session,
-then closes it; every later read uses a short session of its own, and the
-session that field resolvers open for one event is closed before waiting
-for the next.
+then closes it; every later read uses a short session of its own. The
+streams yield what happened (``SharedEvent``s, and the viewer's own news);
+``sharing.deliver`` turns each into a payload, once for every subscriber
+where it can.
 """
 
 from __future__ import annotations
@@ -29,21 +30,6 @@ from schema.errors import BadUserInput
 REPLAY_PAGE = 100
 VIEWER_BUFFER = 1000
 JOIN_CATCH_UP = 50  # messages read back for a conversation joined a moment ago
-
-
-def _prime(ctx: Context, event: SharedEvent, viewer_id: int) -> None:
-    """Fresh loaders for the event, filled from the rows the feed loaded once for everyone."""
-    scope = ctx.scope
-    scope.fresh_loaders()
-    loaders = scope.loaders
-    loaders.conversations.prime(event.conversation_id, event.conversation, force=True)
-    for user in event.users.values():
-        loaders.users.prime(user.id, user, force=True)
-    for message in event.messages.values():
-        loaders.messages.prime(message.id, message, force=True)
-        loaders.reactions.prime(
-            message.id, event.reaction_summaries(message.id, viewer_id), force=True
-        )
 
 
 async def conversation_events(
@@ -74,7 +60,6 @@ async def conversation_events(
                 await feed.wait_beyond(cursor)
                 continue
             for event in batch:
-                _prime(ctx, event, viewer.id)
                 yield event
                 cursor = event.seq
                 lost = stream_access.lost_by(event)
@@ -211,8 +196,6 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                     elif entry.access.member and not was_member:
                         converted = [Joined(conversation=item.conversation, at=item.at)]
                 for one in converted:
-                    if isinstance(one, SharedEvent):
-                        _prime(ctx, one, viewer.id)
                     yield one
     finally:
         for conversation_id in list(followed):

@@ -27,9 +27,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
+    SubscribeMessage,
 )
 
 from resolvers.live.frames import as_message, is_operation_id, operation_problem, payload_problem
+from resolvers.live.sharing import StreamTarget, streaming_to
+from resolvers.live.websocket_adapter import FittingCloseReasonWebSocketAdapter
 
 
 def message_problem(frame: object) -> str | None:
@@ -62,3 +65,19 @@ class ValidatingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any
             # Strawberry closes the socket on a null payload; it means none.
             message = ConnectionInitMessage(type="connection_init")
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # The operation's task, created in here, writes its results straight
+        # to the socket when they are rendered once for many (live/sharing.py).
+        websocket = self.websocket
+        if not isinstance(websocket, FittingCloseReasonWebSocketAdapter):
+            await super().handle_subscribe(message)
+            return
+        target = StreamTarget.of(
+            websocket.send_text,
+            frame_type="next",
+            operation_id=message["id"],
+            payload=dict(message["payload"]),
+        )
+        with streaming_to(target):
+            await super().handle_subscribe(message)

@@ -1,4 +1,4 @@
-"""Close reasons that fit in a close frame.
+"""The socket both protocols write through: close reasons that fit, and pre-encoded frames.
 
 A close frame carries at most 123 bytes of reason (RFC 6455, 5.5). Strawberry
 builds some reasons from what the client sent -- "Subscriber for <id> already
@@ -29,3 +29,7 @@ def fitting_reason(reason: str) -> str:
 class FittingCloseReasonWebSocketAdapter(ASGIWebSocketAdapter):
     async def close(self, code: int, reason: str) -> None:
         await super().close(code, fitting_reason(reason))
+
+    async def send_text(self, text: str) -> None:
+        """Send a frame already encoded (subscription results rendered once for many)."""
+        await self.ws.send_text(text)

@@ -1,0 +1,395 @@
+"""Shared execution of subscriptions: each event rendered once, written to every subscriber.
+
+Strawberry runs a subscription per subscriber: for every event, each one
+executes its selection set and encodes JSON of its own, so the work per
+message grows with the audience. Here, a WebSocket operation's stream
+(``deliver``) renders each event once per *shape* -- the document, the
+operation name and the variables its selection set uses -- and writes each
+subscriber a pre-encoded frame that differs only in its operation id. The
+render is memoised on the ``SharedEvent``, which the conversation's feed
+loaded once for the whole process, so it lives exactly as long as the feed
+keeps the event.
+
+Rendering for everyone runs with no viewer. Whatever differs from viewer to
+viewer (``viewerHasReacted``, ``unreadCount``, ``viewerRole``, any field that
+asks the context or a loader for the viewer) raises ``ViewerNeeded`` there;
+the shape is then marked as depending on the viewer, and from that event on
+it is rendered once per viewer instead. Nothing needs a list of such fields,
+and a field added later that reads the viewer can only make sharing finer,
+never show one viewer another's view.
+
+Authorization stays per subscriber and exact: the streams in
+``subscriptions.py`` check access, replay ``afterSeq`` and end on removal as
+before; only what a payload looks like is shared.
+
+The socket handlers (``transport_ws_protocol.py``, ``legacy_protocol.py``)
+say where an operation's frames go (``streaming_to``); without that (a test
+calling the schema directly), ``deliver`` yields results for Strawberry to
+execute one by one, as any subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from contextlib import aclosing, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    Node,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    Visitor,
+    parse,
+    visit,
+)
+from strawberry.types.graphql import OperationType
+
+from db.models import UserRow
+from resolvers.context import Context, OperationHandle
+from resolvers.live.snapshots import SharedEvent
+from resolvers.loaders import Loaders, ViewerNeeded
+
+if TYPE_CHECKING:
+    from strawberry.schema.base import BaseSchema
+    from strawberry.types import Info
+
+T = TypeVar("T")
+
+SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
+SHAPES_KEPT = 512  # documents whose analysis is remembered
+
+
+# ------------------------------------------------------------------ targets
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTarget:
+    """Where a WebSocket operation's results go, as text frames, and what it asked for."""
+
+    send_text: Callable[[str], Awaitable[None]]
+    # The frame up to its payload: '{"id":"1","type":"next","payload":'.
+    prefix: str
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+    @classmethod
+    def of(
+        cls,
+        send_text: Callable[[str], Awaitable[None]],
+        *,
+        frame_type: str,
+        operation_id: str,
+        payload: dict[str, Any],
+    ) -> StreamTarget:
+        head = orjson.dumps({"id": operation_id, "type": frame_type}).decode()
+        return cls(
+            send_text=send_text,
+            prefix=head[:-1] + ',"payload":',
+            query=payload["query"],
+            operation_name=payload.get("operationName"),
+            variables=payload.get("variables"),
+        )
+
+    async def send(self, payload: str) -> None:
+        await self.send_text(self.prefix + payload + "}")
+
+
+_target: ContextVar[StreamTarget | None] = ContextVar("parley_stream_target", default=None)
+
+
+@contextmanager
+def streaming_to(target: StreamTarget) -> Iterator[None]:
+    """Operations started (their tasks created) inside send their frames to target."""
+    token = _target.set(target)
+    try:
+        yield
+    finally:
+        _target.reset(token)
+
+
+# ------------------------------------------------------------------- shapes
+
+
+@dataclass(slots=True)
+class _Analysis:
+    """What is known of one document and operation name."""
+
+    # Variables the selection below the root field uses (the root field's own
+    # arguments -- which conversation, afterSeq -- do not change a payload).
+    used_variables: frozenset[str]
+    per_viewer: bool = False
+
+
+_analyses: OrderedDict[tuple[str, str | None], _Analysis] = OrderedDict()
+
+
+def _analysis(target: StreamTarget) -> _Analysis:
+    key = (target.query, target.operation_name)
+    found = _analyses.get(key)
+    if found is None:
+        found = _analyses[key] = _Analysis(
+            used_variables=variables_below_root(parse(target.query), target.operation_name)
+        )
+        if len(_analyses) > SHAPES_KEPT:
+            _analyses.popitem(last=False)
+    else:
+        _analyses.move_to_end(key)
+    return found
+
+
+def variables_below_root(document: DocumentNode, operation_name: str | None) -> frozenset[str]:
+    """The variables an operation uses anywhere but in its root fields' arguments."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    operation = next(
+        (o for o in operations if o.name is not None and o.name.value == operation_name),
+        operations[0] if operations else None,
+    )
+    if operation is None:
+        return frozenset()
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    names: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_variable(self, node: VariableNode, *_args: object) -> None:
+            names.add(node.name.value)
+
+    def values(nodes: Iterable[Node]) -> None:
+        for node in nodes:
+            visit(node, Collect())
+
+    seen: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode, root: bool) -> None:
+        for selection in selection_set.selections:
+            values(selection.directives or ())
+            if isinstance(selection, FieldNode):
+                if not root:
+                    values(selection.arguments or ())
+                if selection.selection_set is not None:
+                    walk(selection.selection_set, root=False)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set, root)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    walk(fragments[name].selection_set, root)
+
+    values(operation.directives or ())
+    walk(operation.selection_set, root=True)
+    return frozenset(names)
+
+
+@dataclass(slots=True)
+class Shape:
+    """One subscriber's document, operation name and the variables its payloads depend on."""
+
+    key: str
+    analysis: _Analysis
+    target: StreamTarget
+    schema: BaseSchema
+
+    @classmethod
+    def of(cls, info: Info[Any, Any], target: StreamTarget) -> Shape:
+        analysis = _analysis(target)
+        variables = target.variables or {}
+        used = {name: variables[name] for name in analysis.used_variables if name in variables}
+        key = "\0".join(
+            (
+                target.operation_name or "",
+                orjson.dumps(used, option=orjson.OPT_SORT_KEYS).decode(),
+                target.query,
+            )
+        )
+        return cls(key=key, analysis=analysis, target=target, schema=info.schema)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+@dataclass(slots=True)
+class Stats:
+    """What this process rendered and wrote (for tests and metrics)."""
+
+    shared_renders: int = 0  # renders for every subscriber of a shape
+    viewer_renders: int = 0  # renders for one viewer
+    frames: int = 0  # frames written
+
+
+stats = Stats()
+
+
+class _Skip:
+    """The stream does not deliver this item (convert said None)."""
+
+
+SKIP = _Skip()
+
+
+class _NeedsViewer:
+    """Rendering for everyone reached a field that differs per viewer."""
+
+
+NEEDS_VIEWER = _NeedsViewer()
+
+Rendered = str | _Skip | _NeedsViewer
+
+
+def prime(loaders: Loaders, event: SharedEvent, viewer_id: int | None) -> None:
+    """Fill loaders from the rows the feed loaded once for everyone (None: for no one viewer)."""
+    loaders.conversations.prime(event.conversation_id, event.conversation, force=True)
+    for user in event.users.values():
+        loaders.users.prime(user.id, user, force=True)
+    for message in event.messages.values():
+        loaders.messages.prime(message.id, message, force=True)
+        loaders.reactions.prime(
+            message.id, event.reaction_summaries(message.id, viewer_id), force=True
+        )
+
+
+@dataclass
+class RenderContext(Context):
+    """The context an event is rendered in: for one viewer, or (viewer None) for everyone."""
+
+    event: SharedEvent | None = None
+    for_viewer: UserRow | None = field(default=None)
+    # Set (by schema.extensions.ErrorCodes) when a field needed the viewer.
+    viewer_needed: bool = False
+
+    def begin_operation(self) -> OperationHandle:
+        handle = super().begin_operation()
+        scope = handle.scope
+        viewer = self.for_viewer
+        if viewer is not None:
+            scope.viewer = viewer
+            scope.loaders.viewer_id = viewer.id
+            scope.loaders.users.prime(viewer.id, viewer)
+        if self.event is not None:
+            prime(scope.loaders, self.event, viewer.id if viewer is not None else None)
+        return handle
+
+    async def viewer(self) -> UserRow | None:
+        if self.for_viewer is None:
+            raise ViewerNeeded("rendering for every viewer")
+        return self.for_viewer
+
+
+async def _render(
+    ctx: Context,
+    shape: Shape,
+    item: T,
+    convert: Callable[[T], object | None],
+    viewer: UserRow | None,
+) -> Rendered:
+    root = convert(item)
+    if root is None:
+        return SKIP
+    context = RenderContext(
+        services=ctx.services,
+        event=item if isinstance(item, SharedEvent) else None,
+        for_viewer=viewer,
+    )
+    target = shape.target
+    if viewer is None:
+        stats.shared_renders += 1
+    else:
+        stats.viewer_renders += 1
+    result = await shape.schema.execute(
+        target.query,
+        variable_values=target.variables,
+        context_value=context,
+        root_value=root,
+        operation_name=target.operation_name,
+        allowed_operation_types=SUBSCRIPTION_ONLY,
+    )
+    if context.viewer_needed and viewer is None:
+        return NEEDS_VIEWER
+    payload: dict[str, object] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [error.formatted for error in result.errors]
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return orjson.dumps(payload).decode()
+
+
+async def _memoised(
+    event: SharedEvent, key: object, render: Callable[[], Awaitable[Rendered]]
+) -> Rendered:
+    """The event's rendering under key, made by the first subscriber that asks.
+
+    It runs as a task of its own: a subscriber leaving mid-render must not
+    cancel it for the others waiting on it.
+    """
+    task = event.rendered.get(key)
+    if task is None:
+        task = event.rendered[key] = asyncio.ensure_future(render())
+    if task.done():
+        done: Rendered = task.result()
+        return done
+    return await asyncio.shield(task)
+
+
+async def rendered(
+    ctx: Context, shape: Shape, item: T, convert: Callable[[T], object | None]
+) -> Rendered:
+    """The payload of item for this subscriber: shared when it can be, its own when not."""
+    if not isinstance(item, SharedEvent):  # a viewer's own news (joined, left, read)
+        return await _render(ctx, shape, item, convert, ctx.scope.viewer)
+    event = item
+    if not shape.analysis.per_viewer:
+        payload = await _memoised(
+            event, shape.key, lambda: _render(ctx, shape, item, convert, None)
+        )
+        if not isinstance(payload, _NeedsViewer):
+            return payload
+        shape.analysis.per_viewer = True
+    viewer = ctx.scope.viewer
+    viewer_key = (shape.key, viewer.id if viewer is not None else None)
+    return await _memoised(event, viewer_key, lambda: _render(ctx, shape, item, convert, viewer))
+
+
+async def deliver(
+    info: Info[Any, Any], items: AsyncIterator[T], convert: Callable[[T], object | None]
+) -> AsyncGenerator[Any, None]:
+    """A subscription's results: written straight to its socket when the handler said where."""
+    ctx: Context = info.context
+    target = _target.get()
+    async with aclosing(items):  # type: ignore[type-var]  # our streams are generators
+        if target is None:
+            async for item in items:
+                if isinstance(item, SharedEvent):
+                    scope = ctx.scope
+                    scope.fresh_loaders()
+                    viewer = scope.viewer
+                    prime(scope.loaders, item, viewer.id if viewer is not None else None)
+                converted = convert(item)
+                if converted is not None:
+                    yield converted
+            return
+        shape = Shape.of(info, target)
+        async for item in items:
+            payload = await rendered(ctx, shape, item, convert)
+            if isinstance(payload, str):
+                await target.send(payload)
+                stats.frames += 1

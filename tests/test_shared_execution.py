@@ -1,0 +1,280 @@
+"""Shared execution of subscriptions, over real sockets of both protocols.
+
+The server runs in this process (uvicorn on a loopback port) so the tests can
+count what it rendered: an event is rendered once for every subscriber of the
+same document and variables, and once per viewer where a field differs per
+viewer, and every subscriber still gets exactly its own view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import websockets
+from graphql import parse
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+from resolvers.live import sharing
+from schema.ids import decode_global_id
+from tests.client import Client, User, sign_up
+from tests.inprocess import InProcess, in_process
+from tests.operations import create_group, send
+from tests.server import free_port
+
+QUIET = {"live_resync_seconds": 3600.0}
+
+MESSAGES = """
+subscription Messages($id: ID!, $after: Int) {
+  conversationEvents(conversationId: $id, afterSeq: $after) {
+    seq conversationId at
+    ... on MessageAdded { message { id seq body author { id username } createdAt } }
+  }
+}
+"""
+
+PER_VIEWER = """
+subscription PerViewer($id: ID!) {
+  conversationEvents(conversationId: $id) {
+    __typename seq
+    ... on MessageAdded { message { body conversation { ... on Group { viewerRole } } } }
+    ... on ReactionsChanged { message { reactions { emoji count viewerHasReacted } } }
+  }
+}
+"""
+
+WITH_BODY = """
+subscription WithBody($id: ID!, $withBody: Boolean!) {
+  conversationEvents(conversationId: $id) {
+    seq
+    ... on MessageAdded { message { id body @include(if: $withBody) } }
+  }
+}
+"""
+
+VIEWER_EVENTS = """
+subscription { viewerEvents { __typename conversationId ... on MessageAdded { message { body } } } }
+"""
+
+REACT = """
+mutation ($id: ID!, $emoji: String!) { addReaction(messageId: $id, emoji: $emoji) { id } }
+"""
+
+
+@asynccontextmanager
+async def served(tmp_path: Path) -> AsyncIterator[tuple[str, InProcess]]:
+    """The app in this process, behind a real uvicorn on a loopback port."""
+    async with in_process(tmp_path, **QUIET) as app:
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+            )
+        )
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        try:
+            yield f"http://127.0.0.1:{port}", app
+        finally:
+            server.should_exit = True
+            await task
+
+
+class Subscriber:
+    """One socket of either protocol with one subscription on it."""
+
+    def __init__(self, connection: ClientConnection, protocol: str) -> None:
+        self.connection = connection
+        self.protocol = protocol
+
+    @classmethod
+    async def open(
+        cls, url: str, user: User, query: str, variables: dict[str, Any], protocol: str
+    ) -> Subscriber:
+        connection = await websockets.connect(
+            url.replace("http://", "ws://") + "/graphql", subprotocols=[Subprotocol(protocol)]
+        )
+        await connection.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {user.token}"}}
+            )
+        )
+        assert json.loads(await connection.recv())["type"] == "connection_ack"
+        start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+        await connection.send(
+            json.dumps(
+                {"id": "op", "type": start, "payload": {"query": query, "variables": variables}}
+            )
+        )
+        return cls(connection, protocol)
+
+    async def data(self) -> dict[str, Any]:
+        """The next result's data (keep-alives skipped)."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self.connection.recv(), 10))
+            if message["type"] == "ka":
+                continue
+            expected = "next" if self.protocol == "graphql-transport-ws" else "data"
+            assert message["type"] == expected
+            assert message["id"] == "op"
+            assert set(message) == {"id", "type", "payload"}
+            assert "errors" not in message["payload"], message
+            result: dict[str, Any] = message["payload"]["data"]
+            return result
+
+
+async def users(url: str, count: int) -> list[User]:
+    client = Client(url)
+    return list(await asyncio.gather(*(sign_up(client) for _ in range(count))))
+
+
+async def live(app: InProcess, group: str, listeners: int) -> None:
+    """Until the group's feed has this many listeners (their streams are live)."""
+    key = decode_global_id(group)[1]
+    for _ in range(500):
+        feed = app.services.feeds.followed().get(key)
+        if feed is not None and feed.listeners >= listeners:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the subscriptions did not go live")
+
+
+def counted() -> sharing.Stats:
+    return sharing.Stats(
+        shared_renders=sharing.stats.shared_renders,
+        viewer_renders=sharing.stats.viewer_renders,
+        frames=sharing.stats.frames,
+    )
+
+
+def since(before: sharing.Stats) -> tuple[int, int, int]:
+    now = sharing.stats
+    return (
+        now.shared_renders - before.shared_renders,
+        now.viewer_renders - before.viewer_renders,
+        now.frames - before.frames,
+    )
+
+
+async def test_each_event_is_rendered_once_for_every_subscriber(tmp_path: Path) -> None:
+    async with served(tmp_path) as (url, app):
+        owner, *members = await users(url, 7)
+        group, _ = await create_group(owner, *members)
+        protocols = ["graphql-transport-ws", "graphql-ws"]
+        subscribers = [
+            await Subscriber.open(url, member, MESSAGES, {"id": group}, protocols[i % 2])
+            for i, member in enumerate(members)
+        ]
+        await live(app, group, len(subscribers))
+        before = counted()
+        sent = [await send(owner, group, f"hello {i}") for i in range(5)]
+        for subscriber in subscribers:
+            got = [(await subscriber.data())["conversationEvents"] for _ in sent]
+            assert [e["seq"] for e in got] == [m["seq"] for m in sent]
+            assert [e["message"]["body"] for e in got] == [f"hello {i}" for i in range(5)]
+            assert {e["message"]["author"]["username"] for e in got} == {owner.username}
+        assert since(before) == (5, 0, 5 * len(subscribers))
+        for subscriber in subscribers:
+            await subscriber.connection.close()
+
+
+async def test_what_differs_per_viewer_is_rendered_for_each_viewer(tmp_path: Path) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        anns = await Subscriber.open(url, ann, PER_VIEWER, {"id": group}, "graphql-transport-ws")
+        bobs = [
+            await Subscriber.open(url, bob, PER_VIEWER, {"id": group}, protocol)
+            for protocol in ("graphql-transport-ws", "graphql-ws")
+        ]
+        await live(app, group, 3)
+        before = counted()
+        message = await send(ann, group, "mine")
+        added = [(await s.data())["conversationEvents"] for s in (anns, *bobs)]
+        assert [e["message"]["conversation"]["viewerRole"] for e in added] == [
+            "OWNER",
+            "MEMBER",
+            "MEMBER",
+        ]
+        await bob.client(REACT, id=message["id"], emoji="👍")
+        changed = [(await s.data())["conversationEvents"] for s in (anns, *bobs)]
+        reactions = [e["message"]["reactions"] for e in changed]
+        assert reactions == [
+            [{"emoji": "👍", "count": 1, "viewerHasReacted": False}],
+            [{"emoji": "👍", "count": 1, "viewerHasReacted": True}],
+            [{"emoji": "👍", "count": 1, "viewerHasReacted": True}],
+        ]
+        shared, per_viewer, frames = since(before)
+        # One attempt for everyone finds the viewer-dependent field; from then
+        # on each event is rendered once per viewer (two), not per socket (three).
+        assert (shared, per_viewer, frames) == (1, 4, 6)
+        for subscriber in (anns, *bobs):
+            await subscriber.connection.close()
+
+
+async def test_variables_below_the_root_field_tell_shapes_apart(tmp_path: Path) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob, cy = await users(url, 3)
+        group, _ = await create_group(ann, bob, cy)
+        with_body = await Subscriber.open(
+            url, bob, WITH_BODY, {"id": group, "withBody": True}, "graphql-transport-ws"
+        )
+        without = await Subscriber.open(
+            url, cy, WITH_BODY, {"id": group, "withBody": False}, "graphql-ws"
+        )
+        await live(app, group, 2)
+        before = counted()
+        await send(ann, group, "body?")
+        assert "body" in (await with_body.data())["conversationEvents"]["message"]
+        assert "body" not in (await without.data())["conversationEvents"]["message"]
+        assert since(before) == (2, 0, 2)
+        for subscriber in (with_body, without):
+            await subscriber.connection.close()
+
+
+async def test_viewer_events_share_the_rendering_of_a_message(tmp_path: Path) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob, cy = await users(url, 3)
+        group, _ = await create_group(ann, bob, cy)
+        subscribers = [
+            await Subscriber.open(url, user, VIEWER_EVENTS, {}, "graphql-transport-ws")
+            for user in (bob, cy)
+        ]
+        await live(app, group, 2)
+        before = counted()
+        await send(ann, group, "to all")
+        for subscriber in subscribers:
+            event = (await subscriber.data())["viewerEvents"]
+            assert (event["__typename"], event["message"]["body"]) == ("MessageAdded", "to all")
+        assert since(before) == (1, 0, 2)
+        for subscriber in subscribers:
+            await subscriber.connection.close()
+
+
+def test_root_field_arguments_do_not_split_shapes() -> None:
+    document = parse(WITH_BODY)
+    assert sharing.variables_below_root(document, "WithBody") == {"withBody"}
+    assert sharing.variables_below_root(parse(MESSAGES), None) == set()
+    spread = parse(
+        """
+        subscription S($id: ID!, $n: Int) { ...Root }
+        fragment Root on Subscription {
+          conversationEvents(conversationId: $id) {
+            ... on MembersChanged { actor { id } }
+            ... F
+          }
+        }
+        fragment F on ConversationEvent { ... on MessageAdded { message { conversation {
+          members(first: $n) { edges { node { user { id } } } } } } } }
+        """
+    )
+    assert sharing.variables_below_root(spread, "S") == {"n"}
