@@ -163,13 +163,29 @@ class OperationScope:
             services.sessionmaker, services.publisher, on_discard=self.fresh_loaders
         )
         self.viewer: UserRow | None = None
-        self.loaders = Loaders(self.db, context.services.presence)
+        # Made on first use: a long-lived stream drops them once it is live
+        # (see live/common.go_live) and many operations never need them.
+        self._loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        loaders = self._loaders
+        if loaders is None:
+            loaders = self._loaders = Loaders(self.db, self.context.services.presence)
+            if self.viewer is not None:
+                loaders.viewer_id = self.viewer.id
+                loaders.users.prime(self.viewer.id, self.viewer)
+        return loaders
+
+    def set_viewer(self, user: UserRow) -> None:
+        self.viewer = user
+        if self._loaders is not None:
+            self._loaders.viewer_id = user.id
+            self._loaders.users.prime(user.id, user)
 
     def fresh_loaders(self) -> None:
-        self.loaders = Loaders(self.db, self.context.services.presence)
-        if self.viewer is not None:
-            self.loaders.viewer_id = self.viewer.id
-            self.loaders.users.prime(self.viewer.id, self.viewer)
+        """Forget every value loaded so far (after a failed write, or between events)."""
+        self._loaders = None
 
 
 _scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope", default=None)
@@ -258,9 +274,7 @@ class Context(BaseContext):
                     # happens to the session (a failed write expires rows).
                     session.expunge(user)
             if user is not None:
-                scope.viewer = user
-                scope.loaders.viewer_id = user.id
-                scope.loaders.users.prime(user.id, user)
+                scope.set_viewer(user)
         return scope.viewer
 
     async def require_viewer(self) -> UserRow:

@@ -1,22 +1,32 @@
-"""Schema extensions: a scope per operation, error codes with masking, operationName."""
+"""Schema extensions: a scope per operation, error codes with masking, operationName,
+parse and validation once per document."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     GraphQLError,
+    GraphQLSchema,
     IntValueNode,
     OperationDefinitionNode,
     Visitor,
+    parse,
+    specified_rules,
+    validate,
     visit,
 )
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from resolvers.context import Context
@@ -27,6 +37,7 @@ from schema.errors import BadUserInput, ParleyError, no_such_operation, shown
 logger = logging.getLogger("parley.errors")
 
 MASKED_MESSAGE = "Unexpected error."
+DOCUMENTS_KEPT = 1024  # parsed and validated documents remembered (LRU)
 
 
 class OpenOperationScope(SchemaExtension):
@@ -128,6 +139,66 @@ def _not_text(path: tuple[str | int, ...]) -> BadUserInput:
     return BadUserInput(message, field=fields[-1] if fields else None)
 
 
+class CachedParse(SchemaExtension):
+    """One parse per document text (LRU): the same text is the same DocumentNode.
+
+    Strawberry's ParserCache raises a syntax error out of its hook, where
+    nothing gives it a code; here a document that does not parse is left to
+    Strawberry's own parse, which reports it as any other.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query and context.graphql_document is None:
+            with suppress(GraphQLError):
+                context.graphql_document = parse_document(context.query, **context.parse_options)
+        yield
+
+
+@lru_cache(maxsize=DOCUMENTS_KEPT)
+def parse_document(query: str, **options: Any) -> DocumentNode:
+    return parse(query, **options)
+
+
+class CachedValidation(SchemaExtension):
+    """Validation once per document: GraphQL's rules plus the depth and alias limits.
+
+    Runs last among the validation hooks: when an earlier one has already
+    reported a problem, that is all the client hears. The rule classes are
+    made once here, where Strawberry's QueryDepthLimiter and MaxAliasesLimiter
+    would make two new classes for every operation (and a subscription keeps
+    its operation's for as long as it lives). With CachedParse, the same
+    document text is the same DocumentNode, which is the key here.
+    """
+
+    MAX_DEPTH = 12
+    MAX_ALIASES = 30
+    RULES: tuple[type[ASTValidationRule], ...] = (
+        *specified_rules,
+        depth_limit_rule(MAX_DEPTH, None, None),
+        alias_limit_rule(MAX_ALIASES),
+    )
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            graphql_schema = context.schema._schema  # noqa: SLF001 (as Strawberry's ValidationCache)
+            context.pre_execution_errors = list(
+                validate_document(graphql_schema, document, self.RULES)
+            )
+        yield
+
+
+@lru_cache(maxsize=DOCUMENTS_KEPT)
+def validate_document(
+    graphql_schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+) -> tuple[GraphQLError, ...]:
+    return tuple(validate(graphql_schema, document, rules))
+
+
 class IntLiteralsInRange(SchemaExtension):
     """An Int literal of more digits than any Int has is a validation error.
 
@@ -154,6 +225,7 @@ class IntLiteralsInRange(SchemaExtension):
         yield
 
 
+@lru_cache(maxsize=DOCUMENTS_KEPT)
 def _long_int_literal(document: DocumentNode, max_digits: int) -> IntValueNode | None:
     found: list[IntValueNode] = []
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
 from schema.extensions import (
+    CachedParse,
+    CachedValidation,
     ErrorCodes,
     IntLiteralsInRange,
     OpenOperationScope,
@@ -41,12 +43,12 @@ schema = ParleySchema(
     extensions=[
         OpenOperationScope,
         ErrorCodes,
+        lambda: MaxTokensLimiter(max_token_count=4000),
+        CachedParse,
         OperationNameRequired,
         TextOnlyVariables,
         IntLiteralsInRange,
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=4000),
+        CachedValidation,  # after the checks above: their errors are reported alone
     ],
     config=StrawberryConfig(auto_camel_case=True),
 )

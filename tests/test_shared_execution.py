@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from resolvers.live import sharing
+from schema import extensions
 from schema.ids import decode_global_id
 from tests.client import Client, User, sign_up
 from tests.inprocess import InProcess, in_process
@@ -278,3 +279,22 @@ def test_root_field_arguments_do_not_split_shapes() -> None:
         """
     )
     assert sharing.variables_below_root(spread, "S") == {"n"}
+
+
+async def test_documents_are_parsed_and_validated_once(tmp_path: Path) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        query = "query Once { __typename }"
+        parsed, validated = (
+            extensions.parse_document.cache_info(),
+            extensions.validate_document.cache_info(),
+        )
+        for _ in range(3):
+            assert await app.client(query) == {"__typename": "Query"}
+        assert extensions.parse_document.cache_info().misses == parsed.misses + 1
+        assert extensions.parse_document.cache_info().hits == parsed.hits + 2
+        assert extensions.validate_document.cache_info().misses == validated.misses + 1
+        # Errors still come from the first checks to find them, with their codes.
+        error = await app.client.error("query Once { nope }")
+        assert error.code == "GRAPHQL_VALIDATION_FAILED"
+        error = await app.client.error("query { viewer {")
+        assert error.code == "GRAPHQL_PARSE_FAILED"

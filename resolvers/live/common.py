@@ -30,9 +30,11 @@ def too_slow(cursor: int | None) -> TooSlow:
 
 
 async def go_live(ctx: Context) -> None:
-    """After the opening checks: release the session and keep every later one short."""
+    """After the opening checks: release the session and the loaders, keep every later
+    session short."""
     await ctx.db.close()
     ctx.db.keep_short()
+    ctx.scope.fresh_loaders()
 
 
 class Inbox(Generic[T]):

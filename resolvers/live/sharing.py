@@ -282,9 +282,7 @@ class RenderContext(Context):
         scope = handle.scope
         viewer = self.for_viewer
         if viewer is not None:
-            scope.viewer = viewer
-            scope.loaders.viewer_id = viewer.id
-            scope.loaders.users.prime(viewer.id, viewer)
+            scope.set_viewer(viewer)
         if self.event is not None:
             prime(scope.loaders, self.event, viewer.id if viewer is not None else None)
         return handle
