@@ -30,7 +30,7 @@ from resolvers.live.broker import Broker
 from resolvers.live.feeds import Feeds
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
-from resolvers.router import ParleyRouter, get_context
+from resolvers.router import ParleyApp, ParleyRouter, get_context
 from schema.schema import schema
 
 logger = logging.getLogger("parley")
@@ -149,29 +149,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await broker.disconnect()
             await engine.dispose()
 
-    app = FastAPI(title="Parley", lifespan=lifespan)
+    app = ParleyApp(title="Parley", lifespan=lifespan)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
     )
-    app.include_router(
-        ParleyRouter(
-            schema,
-            # A FastAPI dependency with cleanup (see get_context), which the
-            # router's annotation does not spell out.
-            context_getter=cast("Callable[..., Awaitable[Context]]", get_context),
-            graphql_ide="graphiql",
-            # The legacy graphql-ws protocol keeps clients alive with "ka"
-            # messages; graphql-transport-ws relies on WebSocket pings
-            # (uvicorn's ws_ping_interval) and the client's keepAlive.
-            keep_alive=True,
-            keep_alive_interval=15,
-            allowed_origins=settings.cors_origins,
-        ),
-        prefix="/graphql",
+    router = ParleyRouter(
+        schema,
+        # A FastAPI dependency with cleanup (see get_context), which the
+        # router's annotation does not spell out.
+        context_getter=cast("Callable[..., Awaitable[Context]]", get_context),
+        graphql_ide="graphiql",
+        # The legacy graphql-ws protocol keeps clients alive with "ka"
+        # messages; graphql-transport-ws relies on WebSocket pings
+        # (uvicorn's ws_ping_interval) and the client's keepAlive.
+        keep_alive=True,
+        keep_alive_interval=15,
+        allowed_origins=settings.cors_origins,
     )
+    app.include_router(router, prefix=app.graphql_path)
+    app.graphql_router = router
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -203,7 +203,7 @@ class Socket:
 
     user_id: int
     connection_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    expiry: asyncio.Task[None] | None = None
+    expiry: asyncio.TimerHandle | None = None
 
 
 @dataclass

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, overload
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from fastapi import FastAPI
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
@@ -196,11 +199,43 @@ _REQUEST_FIELDS: list[tuple[str, type | tuple[type, ...], str]] = [
 ]
 
 
+class ParleyApp(FastAPI):
+    """The FastAPI app, with GraphQL WebSockets handed straight to the router.
+
+    An open socket keeps every coroutine between the ASGI server and the
+    handler alive for as long as it lasts: Starlette's middleware stack, the
+    routing, FastAPI's dependency solving (and what it solved). None of it
+    does anything for a WebSocket (CORS and error pages are HTTP's), so the
+    GraphQL socket skips it: per idle socket, that is most of what the
+    framework costs.
+    """
+
+    graphql_path = "/graphql"
+    graphql_router: ParleyRouter | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        router = self.graphql_router
+        if (
+            router is not None
+            and scope["type"] == "websocket"
+            and scope["path"] == self.graphql_path
+        ):
+            scope["app"] = self
+            websocket = WebSocket(scope, receive, send)
+            async with asynccontextmanager(get_context)(websocket) as context:
+                await router.run(websocket, context=context, root_value=None)
+            return
+        await super().__call__(scope, receive, send)
+
+
 async def get_context(connection: HTTPConnection) -> AsyncIterator[Context]:
     context = Context(
         services=connection.app.state.services,
         access_token=bearer_token(connection.headers.get("authorization")),
     )
+    # As Strawberry's FastAPI dependency would (ParleyApp serves sockets without it).
+    if isinstance(connection, (Request, WebSocket)):
+        context.request = connection
     try:
         yield context
     finally:

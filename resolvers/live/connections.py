@@ -46,14 +46,24 @@ async def accept(ctx: Context) -> None:
     ctx.socket = socket
     websocket = ctx.request
     if isinstance(websocket, WebSocket):
-        socket.expiry = asyncio.create_task(_close_at(websocket, claims.expires_at))
+        # A timer, not a task sleeping until then: a socket should cost little.
+        delay = max(0.0, (claims.expires_at - datetime.now(UTC)).total_seconds())
+        socket.expiry = asyncio.get_running_loop().call_later(delay, _expire, websocket)
     if await ctx.services.presence.add(viewer.id, socket.connection_id):
         await ctx.services.mark_seen([viewer.id])
         await ctx.services.publisher.publish(presence_changed(user_id=viewer.id, online=True))
 
 
-async def _close_at(websocket: WebSocket, expires_at: datetime) -> None:
-    await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _expire(websocket: WebSocket) -> None:
+    task = asyncio.ensure_future(_close_expired(websocket))
+    _closing.add(task)  # held until done: the loop keeps only weak references
+    task.add_done_callback(_closing.discard)
+
+
+async def _close_expired(websocket: WebSocket) -> None:
     if websocket.application_state == WebSocketState.CONNECTED:
         logger.info("closing a socket whose access token expired")
         try:

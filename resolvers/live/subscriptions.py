@@ -45,6 +45,7 @@ async def conversation_events(
     if after_seq is not None and not 0 <= after_seq <= last_seq:
         raise BadUserInput(f"afterSeq must be between 0 and {last_seq}.", field="afterSeq")
     stream_access = StreamAccess(viewer.id, member=access.membership is not None)
+    del access  # rows the stream would otherwise hold for its whole life
     await go_live(ctx)
     async with ctx.services.feeds.follow(conversation_id) as feed:
         cursor = last_seq if after_seq is None else after_seq
