@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from itertools import islice
 
@@ -118,6 +118,12 @@ class Feed:
                 )
             if not events:
                 return
+            prepare = self._feeds.prepare
+            if prepare is not None:
+                try:
+                    await prepare(events)
+                except Exception:
+                    logger.exception("preparing events of feed %s failed", self.conversation_id)
             self.window.extend(events)
             self.loaded_through = events[-1].seq
             changed, self._changed = self._changed, asyncio.Event()
@@ -140,9 +146,13 @@ class Feeds:
         short_session: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         *,
         resync_seconds: float = 3.0,
+        prepare: Callable[[list[SharedEvent]], Awaitable[None]] | None = None,
     ) -> None:
         self.broker = broker
         self.short_session = short_session
+        # Awaited with each batch of new events before any listener sees them
+        # (resolvers.live.sharing renders them for the listeners' shapes).
+        self.prepare = prepare
         self.resync_seconds = resync_seconds
         self._feeds: dict[int, Feed] = {}
         self._lock = asyncio.Lock()

@@ -63,7 +63,7 @@ from graphql import (
 from strawberry.types.graphql import OperationType
 
 from db.models import UserRow
-from resolvers.context import Context, OperationHandle
+from resolvers.context import Context, OperationHandle, Services
 from resolvers.live.snapshots import SharedEvent
 from resolvers.loaders import Loaders, ViewerNeeded
 
@@ -294,7 +294,7 @@ class RenderContext(Context):
 
 
 async def _render(
-    ctx: Context,
+    services: Services,
     shape: Shape,
     item: T,
     convert: Callable[[T], object | None],
@@ -304,7 +304,7 @@ async def _render(
     if root is None:
         return SKIP
     context = RenderContext(
-        services=ctx.services,
+        services=services,
         event=item if isinstance(item, SharedEvent) else None,
         for_viewer=viewer,
     )
@@ -353,18 +353,85 @@ async def rendered(
 ) -> Rendered:
     """The payload of item for this subscriber: shared when it can be, its own when not."""
     if not isinstance(item, SharedEvent):  # a viewer's own news (joined, left, read)
-        return await _render(ctx, shape, item, convert, ctx.scope.viewer)
+        return await _render(ctx.services, shape, item, convert, ctx.scope.viewer)
     event = item
     if not shape.analysis.per_viewer:
+        done = event.rendered.get(shape.key)
+        if done is not None and done.done() and isinstance(payload := done.result(), str):
+            return payload  # the common case: the feed rendered it before anyone asked
         payload = await _memoised(
-            event, shape.key, lambda: _render(ctx, shape, item, convert, None)
+            event, shape.key, lambda: _render(ctx.services, shape, item, convert, None)
         )
         if not isinstance(payload, _NeedsViewer):
             return payload
         shape.analysis.per_viewer = True
     viewer = ctx.scope.viewer
     viewer_key = (shape.key, viewer.id if viewer is not None else None)
-    return await _memoised(event, viewer_key, lambda: _render(ctx, shape, item, convert, viewer))
+    return await _memoised(
+        event, viewer_key, lambda: _render(ctx.services, shape, item, convert, viewer)
+    )
+
+
+@dataclass(slots=True)
+class _Registered:
+    shape: Shape
+    convert: Callable[[Any], object | None]
+    services: Services
+    subscribers: int = 0
+
+
+class Prerender:
+    """Renders a feed's new events for the shapes its subscribers use, before they wake.
+
+    Otherwise the first subscriber to wake renders, and every other one
+    waits on that render: a wait of its own per subscriber per event.
+    """
+
+    def __init__(self) -> None:
+        self._shapes: dict[int, dict[str, _Registered]] = {}
+
+    def add(
+        self,
+        conversation_id: int,
+        shape: Shape,
+        convert: Callable[[Any], object | None],
+        services: Services,
+    ) -> None:
+        shapes = self._shapes.setdefault(conversation_id, {})
+        entry = shapes.get(shape.key)
+        if entry is None:
+            entry = shapes[shape.key] = _Registered(shape, convert, services)
+        entry.subscribers += 1
+
+    def remove(self, conversation_id: int, key: str) -> None:
+        shapes = self._shapes.get(conversation_id, {})
+        entry = shapes.get(key)
+        if entry is not None:
+            entry.subscribers -= 1
+            if entry.subscribers <= 0:
+                del shapes[key]
+                if not shapes:
+                    del self._shapes[conversation_id]
+
+    async def __call__(self, events: list[SharedEvent]) -> None:
+        shapes = self._shapes.get(events[0].conversation_id) if events else None
+        if not shapes:
+            return
+        renders: list[asyncio.Future[Rendered]] = []
+        for entry in list(shapes.values()):
+            shape = entry.shape
+            if shape.analysis.per_viewer:
+                continue
+            for event in events:
+                if shape.key not in event.rendered:
+                    render = _render(entry.services, shape, event, entry.convert, None)
+                    task = event.rendered[shape.key] = asyncio.ensure_future(render)
+                    renders.append(task)
+        # A render that failed fails for its subscribers, who read it from the memo.
+        await asyncio.gather(*renders, return_exceptions=True)
+
+
+prerender = Prerender()
 
 
 async def deliver(
@@ -386,8 +453,16 @@ async def deliver(
                     yield converted
             return
         shape = Shape.of(info, target)
-        async for item in items:
-            payload = await rendered(ctx, shape, item, convert)
-            if isinstance(payload, str):
-                await target.send(payload)
-                stats.frames += 1
+        prerendered: set[int] = set()
+        try:
+            async for item in items:
+                if isinstance(item, SharedEvent) and item.conversation_id not in prerendered:
+                    prerendered.add(item.conversation_id)
+                    prerender.add(item.conversation_id, shape, convert, ctx.services)
+                payload = await rendered(ctx, shape, item, convert)
+                if isinstance(payload, str):
+                    await target.send(payload)
+                    stats.frames += 1
+        finally:
+            for conversation_id in prerendered:
+                prerender.remove(conversation_id, shape.key)
