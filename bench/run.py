@@ -53,7 +53,7 @@ SCENARIOS = ("fanout", "rooms", "history", "send", "trivial", "idle", "soak")
 # The full run, and the seconds-long smoke run (exactness and that everything
 # runs; its figures mean nothing).
 FULL: dict[str, Any] = {
-    "users": 1000,
+    "users": 250,
     "subscribers": [100, 500, 1000],
     "deliveries": 20_000,
     "rate": 100.0,
@@ -256,7 +256,10 @@ def _cell(row: Row, name: str) -> str:
     text = "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
     if name in row.ratios:
         ratio = row.ratios[name]
-        text += f" ({ratio:.3g}x)" if ratio is not None else " (-)"
+        if ratio is None:
+            text += " (-)"
+        else:
+            text += f" ({ratio:,.0f}x)" if ratio >= 100 else f" ({ratio:.3g}x)"
     return text
 
 

@@ -599,7 +599,7 @@ async function soak() {
       let lost = null;
       let subscriber;
       try {
-        subscriber = await new Subscriber(plan.target, room.key, token, after, (seq) => seqs.push(seq), (m) => (lost = m)).ready;
+        subscriber = await new Subscriber(plan.target, room.key, token, after, (seq) => seqs.push(seq), (m) => (lost ??= m)).ready;
       } catch (error) {
         failures.push(`subscribe: ${error.message}`);
         return;
