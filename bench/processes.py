@@ -33,7 +33,14 @@ LOADGEN_CORE = "1"
 
 
 class BenchFailure(Exception):
-    """A run that cannot be trusted: wrong deliveries, a failed request, a server that died."""
+    """A run that cannot be trusted: wrong deliveries, a failed request, a server that died.
+
+    ``figures`` holds what a run measured all the same (the soak's memory), if anything.
+    """
+
+    def __init__(self, message: str, figures: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures
 
 
 def free_port() -> int:
@@ -188,6 +195,6 @@ async def loadgen(node: str, plan: dict[str, Any], server: Server, *, limit: flo
             f"the load generator exited with {process.returncode} and no result"
         ) from None
     if not result.get("ok") or process.returncode != 0:
-        raise BenchFailure(str(result.get("error", result)))
+        raise BenchFailure(str(result.get("error", result)), result.get("figures"))
     del result["ok"]
     return result

@@ -159,6 +159,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     size.add_argument("--soak-seconds", type=float, help="soak: duration")
     size.add_argument("--soak-churners", type=int, help="soak: clients coming and going")
     size.add_argument("--soak-rate", type=float, help="soak: messages/s sent meanwhile")
+    size.add_argument(
+        "--soak-stay",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="soak: seconds each client stays subscribed, drawn between LOW and HIGH",
+    )
     size.add_argument("--settle", type=float, help="seconds to wait before reading memory")
     size.add_argument("--timeout", type=float, help="seconds any one wait for deliveries may take")
     args = parser.parse_args(argv)
@@ -184,6 +191,7 @@ class Row:
     target: str
     case: str
     figures: dict[str, Any]
+    failed: bool = False  # measured, but the run went wrong (see the failures)
     ratios: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -237,7 +245,7 @@ NOT_RATIOED = {"loadgen_cpu", "subscriptions", "messages"}
 
 def with_ratios(rows: list[Row]) -> list[Row]:
     """Parley's figures as ratios to the baseline row of the same scenario and case."""
-    baselines = {(r.scenario, r.case): r for r in rows if r.target != PARLEY}
+    baselines = {(r.scenario, r.case): r for r in rows if r.target != PARLEY and not r.failed}
     for row in rows:
         baseline = baselines.get((row.scenario, row.case))
         if row.target != PARLEY or baseline is None:
@@ -271,7 +279,14 @@ def table(rows: list[Row]) -> str:
         group = [r for r in rows if r.scenario == scenario]
         columns = COLUMNS[TABLE_OF.get(scenario, scenario)]
         headings = ["case", "target", *(heading for _, heading in columns)]
-        cells = [[r.case, r.target, *(_cell(r, name) for name, _ in columns)] for r in group]
+        cells = [
+            [
+                r.case,
+                r.target + (" FAILED" if r.failed else ""),
+                *(_cell(r, name) for name, _ in columns),
+            ]
+            for r in group
+        ]
         widths = [max(len(line[i]) for line in [headings, *cells]) for i in range(len(headings))]
         out.append(f"\n{scenario}")
         for line in [headings, *cells]:
@@ -394,6 +409,9 @@ class Run:
         except BenchFailure as failure:
             self.failures.append(f"{label}: {failure}")
             say(f"FAILED {label}: {failure}")
+            if failure.figures:
+                # Shown, marked, but never a row another figure is compared with.
+                self.rows.append(Row(scenario, target, case, failure.figures, failed=True))
             return None
         say(f"{label}: {time.monotonic() - began:.1f} s")
         row = Row(scenario=scenario, target=target, case=case, figures=figures)
@@ -707,6 +725,7 @@ async def run(args: argparse.Namespace) -> int:
                 "scenario": r.scenario,
                 "target": r.target,
                 "case": r.case,
+                "failed": r.failed,
                 "figures": r.figures,
                 "ratios": r.ratios,
             }
