@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint schema migrate lock
+.PHONY: install run test lint schema migrate lock bench
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -29,6 +29,11 @@ run: install
 ## The whole test suite (SQLite + memory:// unless PARLEY_TEST_BACKEND=postgres).
 test: install
 	$(PY) -m pytest $(ARGS)
+
+## Benchmarks against in-run baselines (bench/README.md); ARGS=--smoke for the
+## seconds-long CI variant, ARGS=--postgres for PostgreSQL + Redis.
+bench: install
+	$(PY) -m bench $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
