@@ -35,14 +35,14 @@ async def app(tmp_path: Path) -> AsyncIterator[InProcess]:
 
 @contextmanager
 def held_at_the_end(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[weakref.ref[Any]]]:
-    """Weak references to each ending operation's scope, loaders, session and cached rows."""
+    """Weak references to each ending operation's context, scope, loaders, session and rows."""
     held: list[weakref.ref[Any]] = []
     end_operation = Context.end_operation
 
     async def recording(self: Context, handle: OperationHandle) -> None:
         scope = handle.scope
         loaders = scope.loaders
-        held.extend(weakref.ref(o) for o in (scope, scope.db, loaders, loaders.messages))
+        held.extend(weakref.ref(o) for o in (self, scope, scope.db, loaders, loaders.messages))
         caching: list[DataLoader[int, Any]] = [loaders.messages, loaders.users, loaders.reactions]
         for loader in caching:
             assert isinstance(loader.cache_map, DefaultCache)
