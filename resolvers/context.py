@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar, Token
@@ -159,8 +160,14 @@ class OperationScope:
         # Names this operation in logs and masked errors (one socket carries many).
         self.request_id = uuid.uuid4().hex
         services = context.services
+        # Weakly: the scope holds its db, and a db holding the scope would make
+        # the two (and the loaders with every row they cached) a reference
+        # cycle that only the cyclic collector frees, long after the operation.
+        fresh_loaders = weakref.WeakMethod(self.fresh_loaders)
         self.db = RequestDb(
-            services.sessionmaker, services.publisher, on_discard=self.fresh_loaders
+            services.sessionmaker,
+            services.publisher,
+            on_discard=lambda: _call_if_alive(fresh_loaders),
         )
         self.viewer: UserRow | None = None
         # Made on first use: a long-lived stream drops them once it is live
@@ -186,6 +193,12 @@ class OperationScope:
     def fresh_loaders(self) -> None:
         """Forget every value loaded so far (after a failed write, or between events)."""
         self._loaders = None
+
+
+def _call_if_alive(method: weakref.WeakMethod[Callable[[], None]]) -> None:
+    alive = method()
+    if alive is not None:
+        alive()
 
 
 _scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope", default=None)

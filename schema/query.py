@@ -18,6 +18,7 @@ from schema.types import (
     User,
     conversation_from_row,
     group_from_row,
+    message_connection,
 )
 
 
@@ -121,7 +122,7 @@ class Query:
             last=last,
             before=before,
         )
-        return Connection.of(page, Message.from_row)
+        return await message_connection(info, page)
 
     @strawberry.field(
         description="Jump to a message: up to `before` messages before it, the message, and up "
@@ -141,7 +142,7 @@ class Query:
             before=25 if before is None else before,
             after=25 if after is None else after,
         )
-        return Connection.of(page, Message.from_row)
+        return await message_connection(info, page)
 
     @strawberry.field(
         description="Full-text search over the messages the viewer can read, best match first."
@@ -160,4 +161,4 @@ class Query:
         page = await search.search_messages(
             info.context, text=query, conversation_id=key, kind=kind, first=first, after=after
         )
-        return Connection.of(page, Message.from_row)
+        return await message_connection(info, page)

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
+from schema.execution import AcyclicExecutionContext
 from schema.extensions import (
     CachedParse,
     CachedValidation,
@@ -51,4 +52,5 @@ schema = ParleySchema(
         CachedValidation,  # after the checks above: their errors are reported alone
     ],
     config=StrawberryConfig(auto_camel_case=True),
+    execution_context_class=AcyclicExecutionContext,
 )

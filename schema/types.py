@@ -6,14 +6,17 @@ context; these classes never open a session themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import strawberry
 from strawberry import Private
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
+from db.messages import ReactionSummary
 from db.models import (
     ConversationKind,
     ConversationRow,
@@ -62,6 +65,32 @@ class PageInfo:
 
 NodeT = TypeVar("NodeT")
 Row = TypeVar("Row")
+Loaded = TypeVar("Loaded")
+Converted = TypeVar("Converted")
+
+
+def now_or_later(loading: Awaitable[Loaded], convert: Callable[[Loaded], Converted]) -> Converted:
+    """``convert`` of what a loader gives: now when the loader holds it already, else later.
+
+    graphql-core awaits what a resolver returns when it is awaitable, and
+    takes it as it is otherwise. A field whose value the loader already
+    holds (fetched ahead for a whole page, see ``message_connection``, or
+    primed) costs no coroutine, task or gather this way; only the others
+    wait for their batch.
+    """
+    if (
+        isinstance(loading, asyncio.Future)
+        and loading.done()
+        and not loading.cancelled()
+        and loading.exception() is None
+    ):
+        return convert(loading.result())
+
+    async def later() -> Converted:
+        return convert(await loading)
+
+    # An awaitable in place of the value, which graphql-core awaits.
+    return cast("Converted", later())
 
 
 # Strawberry names each use after its node type: Edge[User] is "UserEdge".
@@ -216,7 +245,7 @@ class Conversation(Node):
             last=last,
             before=before,
         )
-        return Connection.of(page, Message.from_row)
+        return await message_connection(info, page)
 
 
 @strawberry.type(name="Group")
@@ -334,33 +363,32 @@ class Message(Node):
     edited_at: datetime | None
     deleted_at: datetime | None
 
+    # The relationship fields resolve at once from what the loaders hold (a
+    # page fetches them ahead for all its messages); see now_or_later.
+
     @strawberry.field
-    async def conversation(self, info: ContextInfo) -> Conversation:
-        row = await info.context.loaders.conversations.load(self.conversation_db_id)
-        if row is None:  # a message's conversation is never deleted without it
-            raise NotFound.of_conversation()
-        return conversation_from_row(row)
+    def conversation(self, info: ContextInfo) -> Conversation:
+        return now_or_later(
+            info.context.loaders.conversations.load(self.conversation_db_id), _message_conversation
+        )
 
     @strawberry.field(description="Null for SYSTEM messages.")
-    async def author(self, info: ContextInfo) -> User | None:
+    def author(self, info: ContextInfo) -> User | None:
         if self.author_db_id is None:
             return None
-        row = await info.context.loaders.users.load(self.author_db_id)
-        return User.from_row(row) if row is not None else None
+        return now_or_later(info.context.loaders.users.load(self.author_db_id), _user_or_none)
 
     @strawberry.field
-    async def reply_to(self, info: ContextInfo) -> Message | None:
+    def reply_to(self, info: ContextInfo) -> Message | None:
         if self.reply_to_db_id is None:
             return None
-        row = await info.context.loaders.messages.load(self.reply_to_db_id)
-        return Message.from_row(row) if row is not None else None
+        return now_or_later(
+            info.context.loaders.messages.load(self.reply_to_db_id), _message_or_none
+        )
 
     @strawberry.field
-    async def reactions(self, info: ContextInfo) -> list[Reaction]:
-        summaries = await info.context.loaders.reactions.load(self.db_id)
-        return [
-            Reaction(emoji=s.emoji, count=s.count, reacted=s.viewer_has_reacted) for s in summaries
-        ]
+    def reactions(self, info: ContextInfo) -> list[Reaction]:
+        return now_or_later(info.context.loaders.reactions.load(self.db_id), _reactions)
 
     @classmethod
     def from_row(cls, row: MessageRow) -> Message:
@@ -378,6 +406,71 @@ class Message(Node):
             edited_at=row.edited_at,
             deleted_at=row.deleted_at,
         )
+
+
+def _message_conversation(row: ConversationRow | None) -> Conversation:
+    if row is None:  # a message's conversation is never deleted without it
+        raise NotFound.of_conversation()
+    return conversation_from_row(row)
+
+
+def _user_or_none(row: UserRow | None) -> User | None:
+    return User.from_row(row) if row is not None else None
+
+
+def _message_or_none(row: MessageRow | None) -> Message | None:
+    return Message.from_row(row) if row is not None else None
+
+
+def _reactions(summaries: list[ReactionSummary]) -> list[Reaction]:
+    return [Reaction(emoji=s.emoji, count=s.count, reacted=s.viewer_has_reacted) for s in summaries]
+
+
+async def message_connection(info: ContextInfo, page: Page[MessageRow]) -> Connection[Message]:
+    """A page of messages, with what its messages' fields will ask of the loaders fetched ahead.
+
+    The same batched statements the fields would make one by one (authors,
+    replied-to messages, reactions, each only when the document selects
+    it), made before the fields resolve, so that each field resolves at once
+    instead of waiting on its own coroutine. A failure is left in the loader,
+    where the field that needs the value meets it as before.
+    """
+    rows = [row for _, row in page.edges]
+    wanted = _node_fields(info.selected_fields)
+    loaders = info.context.loaders
+    ahead: list[Awaitable[Any]] = []
+    if "author" in wanted:
+        authors = {row.author_id for row in rows if row.author_id is not None}
+        ahead.append(loaders.users.load_many(sorted(authors)))
+    if "replyTo" in wanted:
+        replied = {row.reply_to_id for row in rows if row.reply_to_id is not None}
+        ahead.append(loaders.messages.load_many(sorted(replied)))
+    if "reactions" in wanted:
+        ahead.append(loaders.reactions.load_many([row.id for row in rows]))
+    if ahead:
+        await asyncio.gather(*ahead, return_exceptions=True)
+    return Connection.of(page, Message.from_row)
+
+
+def _node_fields(selected: Iterable[Selection]) -> set[str]:
+    """Names of the fields selected under ``edges { node { … } }`` of a connection field."""
+    found: set[str] = set()
+    for connection in _fields(selected):
+        for edges in _fields(connection.selections):
+            if edges.name == "edges":
+                for node in _fields(edges.selections):
+                    if node.name == "node":
+                        found.update(field.name for field in _fields(node.selections))
+    return found
+
+
+def _fields(selections: Iterable[Selection]) -> Iterable[SelectedField]:
+    """The fields among selections, those inside fragments included."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
 
 
 async def required_user(info: ContextInfo, user_id: int) -> User:
