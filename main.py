@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     auto_migrate: bool | None = None
     live_resync_seconds: float = Field(default=3.0, gt=0)
     presence_ttl_seconds: float = Field(default=30.0, ge=1)
+    # The prefix of the keys kept in Redis (presence): deployments sharing one
+    # Redis need different ones, or they see each other's users online.
+    redis_namespace: str = Field(default="parley", min_length=1)
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     log_level: str = "INFO"
     # permessage-deflate: zlib state for each socket (about 45 KB measured)
@@ -137,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.broadcast_url,
             ttl_seconds=settings.presence_ttl_seconds,
             seen=lambda user_ids: services.mark_seen(user_ids),
+            namespace=settings.redis_namespace,
         )
         services = app.state.services = Services(
             sessionmaker=sessionmaker,

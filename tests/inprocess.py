@@ -17,6 +17,7 @@ from main import Settings, create_app
 from resolvers.context import Services
 from tests.backends import database
 from tests.client import Client
+from tests.server import redis_namespace
 
 
 class StatementCounter:
@@ -48,6 +49,7 @@ async def in_process(tmp_path: Path, **settings: Any) -> AsyncIterator[InProcess
                 database_url=database_url,
                 broadcast_url=broadcast_url,
                 auto_migrate=True,
+                redis_namespace=redis_namespace(database_url),
                 **settings,
             )
         )

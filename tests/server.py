@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -15,6 +16,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def redis_namespace(database_url: str) -> str:
+    return "parley-test-" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
 
 
 def free_port() -> int:
@@ -52,6 +57,9 @@ def running_server(
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "LOG_LEVEL": "warning",
+        # Every database its own Redis keys: user ids repeat across the fresh
+        # databases, and presence left by an earlier test must not show here.
+        "REDIS_NAMESPACE": redis_namespace(database_url),
         **(extra_env or {}),
     }
     if not database_url.startswith("sqlite"):

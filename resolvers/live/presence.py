@@ -66,18 +66,20 @@ class MemoryPresence:
 class RedisPresence:
     """Many nodes: a sorted set per user, its members sockets scored by their expiry."""
 
-    def __init__(self, url: str, *, ttl_seconds: float, seen: Seen | None = None) -> None:
+    def __init__(
+        self, url: str, *, ttl_seconds: float, seen: Seen | None = None, namespace: str = "parley"
+    ) -> None:
         from redis import asyncio as redis
 
+        self._namespace = namespace
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=5)
         self._ttl = ttl_seconds
         self._seen = seen
         self._local: dict[str, int] = {}
         self._refresher: asyncio.Task[None] | None = None
 
-    @staticmethod
-    def _key(user_id: int) -> str:
-        return f"parley:presence:{user_id}"
+    def _key(self, user_id: int) -> str:
+        return f"{self._namespace}:presence:{user_id}"
 
     async def add(self, user_id: int, connection_id: str) -> bool:
         self._local[connection_id] = user_id
@@ -139,7 +141,11 @@ class RedisPresence:
 
 
 def create_presence(
-    broadcast_url: str, *, ttl_seconds: float = 30.0, seen: Seen | None = None
+    broadcast_url: str,
+    *,
+    ttl_seconds: float = 30.0,
+    seen: Seen | None = None,
+    namespace: str = "parley",
 ) -> PresenceStore:
     """Redis-backed when the nodes share Redis; otherwise this process's own sockets.
 
@@ -147,5 +153,5 @@ def create_presence(
     users' lastSeenAt current.
     """
     if broadcast_url.startswith(("redis://", "rediss://")):
-        return RedisPresence(broadcast_url, ttl_seconds=ttl_seconds, seen=seen)
+        return RedisPresence(broadcast_url, ttl_seconds=ttl_seconds, seen=seen, namespace=namespace)
     return MemoryPresence()
