@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,15 +81,15 @@ SMOKE: dict[str, Any] = {
     "rooms": 4,
     "room_size": 3,
     "room_rates": [8.0],
-    "room_seconds": 1.0,
-    "http_seconds": 1.0,
-    "warmup_seconds": 0.2,
+    "room_seconds": 0.5,
+    "http_seconds": 0.5,
+    "warmup_seconds": 0.1,
     "idle_sockets": [20],
-    "soak_seconds": 2.0,
+    "soak_seconds": 1.5,
     "soak_churners": 6,
     "soak_rate": 10.0,
     "soak_stay": [0.2, 0.8],
-    "settle": 0.5,
+    "settle": 0.3,
     "timeout": 30.0,
 }
 P99_TARGET_MS = 100.0
@@ -380,17 +380,17 @@ class Run:
     notes: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def parley(self, cpus: str | None = SERVER_CORE) -> Any:
+    def parley(self, cpus: str | None = SERVER_CORE) -> AbstractAsyncContextManager[Server]:
         port = free_port()
         command = [sys.executable, "main.py"]
         return serving("parley", command, self.backend.parley_env(port), port, cpus=cpus)
 
-    def broadcaster(self) -> Any:
+    def broadcaster(self) -> AbstractAsyncContextManager[Server]:
         port = free_port()
         command = [sys.executable, "-m", "bench.broadcaster", str(port)]
         return serving("broadcaster", command, dict(os.environ), port, cpus=SERVER_CORE)
 
-    def plain_api(self) -> Any:
+    def plain_api(self) -> AbstractAsyncContextManager[Server]:
         port = free_port()
         command = [sys.executable, "-m", "bench.plain_api"]
         return serving("plain API", command, self.backend.plain_env(port), port, cpus=SERVER_CORE)
@@ -410,7 +410,7 @@ class Run:
             self.failures.append(f"{label}: {failure}")
             say(f"FAILED {label}: {failure}")
             if failure.figures:
-                # Shown, marked, but never a row another figure is compared with.
+                # Shown and marked FAILED; a failed baseline is never divided by.
                 self.rows.append(Row(scenario, target, case, failure.figures, failed=True))
             return None
         say(f"{label}: {time.monotonic() - began:.1f} s")

@@ -194,6 +194,9 @@ class Subscriber {
       };
       const ws = (this.ws = new WebSocket(url, graphqlTarget ? ["graphql-transport-ws"] : [], {
         perMessageDeflate: false,
+        // The frames are JSON.parse'd at once, which fails on bad text anyway;
+        // ws's own pure-JS UTF-8 check would only add client CPU.
+        skipUTF8Validation: true,
         handshakeTimeout: 60_000,
       }));
       ws.on("open", () => {
