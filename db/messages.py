@@ -160,7 +160,10 @@ class ReactionSummary:
 async def reaction_summaries(
     session: AsyncSession, *, message_ids: Sequence[int], viewer_id: int | None
 ) -> dict[int, list[ReactionSummary]]:
-    """Reactions grouped by emoji, in the order each emoji was first used."""
+    """Reactions grouped by emoji, in the order each emoji was first used.
+
+    Without a viewer, whether "the viewer" reacted is unknown (None), never False.
+    """
     if not message_ids:
         return {}
     viewer_flag = func.max(case((col(ReactionRow.user_id) == (viewer_id or 0), 1), else_=0))
@@ -179,7 +182,11 @@ async def reaction_summaries(
     summaries: dict[int, list[ReactionSummary]] = {}
     for message_id, emoji, count, reacted, _first in result.all():
         summaries.setdefault(message_id, []).append(
-            ReactionSummary(emoji=emoji, count=count, viewer_has_reacted=bool(reacted))
+            ReactionSummary(
+                emoji=emoji,
+                count=count,
+                viewer_has_reacted=None if viewer_id is None else bool(reacted),
+            )
         )
     return summaries
 

@@ -133,3 +133,27 @@ async def test_dropped_and_reordered_announcements_leave_no_gap(tmp_path: Path) 
         events = await asyncio.wait_for(listening, 20)
     assert [e["seq"] for e in events] == list(range(start + 1, start + 32))
     assert [e["message"]["body"] for e in events] == [f"m{n}" for n in range(30)] + ["last"]
+
+
+async def test_a_listener_leaving_while_the_feed_starts_fails_no_other(tmp_path: Path) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        ann = await sign_up(app.client)
+        group, _ = await create_group(ann)
+        feeds, key = app.services.feeds, decode_global_id(group)[1]
+        entered = asyncio.Event()
+
+        async def follow(hold: bool) -> int:
+            async with feeds.follow(key) as feed:
+                entered.set()
+                if hold:
+                    await asyncio.sleep(3600)
+                return feed.loaded_through
+
+        first = asyncio.create_task(follow(hold=True))
+        await asyncio.sleep(0)  # the first listener has begun the feed's start
+        second = asyncio.create_task(follow(hold=False))
+        await asyncio.sleep(0)  # the second waits for that start
+        first.cancel()  # ... and the first leaves before it is done
+        assert await asyncio.wait_for(second, 10) >= 0
+        assert first.cancelled() or not entered.is_set() or first.done()
+        assert key not in feeds.followed()  # the last listener gone, the feed stopped

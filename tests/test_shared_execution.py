@@ -298,3 +298,42 @@ async def test_documents_are_parsed_and_validated_once(tmp_path: Path) -> None:
         assert error.code == "GRAPHQL_VALIDATION_FAILED"
         error = await app.client.error("query { viewer {")
         assert error.code == "GRAPHQL_PARSE_FAILED"
+
+
+LAST_MESSAGE = """
+subscription Last($id: ID!) {
+  conversationEvents(conversationId: $id) {
+    seq
+    ... on ReactionsChanged {
+      message { conversation { lastMessage { reactions { emoji viewerHasReacted } } } }
+    }
+  }
+}
+"""
+
+
+async def test_viewer_has_reacted_read_from_the_database_is_per_viewer(tmp_path: Path) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        older = await send(ann, group, "older")
+        newest = await send(ann, group, "newest")
+        await bob.client(REACT, id=newest["id"], emoji="👍")
+        subscribers = [
+            await Subscriber.open(url, user, LAST_MESSAGE, {"id": group}, "graphql-transport-ws")
+            for user in (ann, bob)
+        ]
+        await live(app, group, 2)
+        await ann.client(REACT, id=older["id"], emoji="🎉")
+        # lastMessage is not the event's own message: its reactions come from
+        # the database, where "the viewer" must not be read as nobody.
+        seen = [
+            (await s.data())["conversationEvents"]["message"]["conversation"]["lastMessage"]
+            for s in subscribers
+        ]
+        assert [m["reactions"] for m in seen] == [
+            [{"emoji": "👍", "viewerHasReacted": False}],
+            [{"emoji": "👍", "viewerHasReacted": True}],
+        ]
+        for subscriber in subscribers:
+            await subscriber.connection.close()

@@ -15,6 +15,7 @@ the feed's bounded window of recent events.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,7 +47,9 @@ class Feed:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscription = AsyncExitStack()
-        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Its start, a task of its own: the listener that began it may leave
+        # (be cancelled) while others wait for it.
+        self.starting: asyncio.Task[None] | None = None
         self.listeners = 0
 
     def announce(self, seq: int) -> None:
@@ -79,9 +82,16 @@ class Feed:
         async with self._feeds.short_session() as session:
             seqs = await conversations.last_seqs(session, conversation_ids=[self.conversation_id])
         self.loaded_through = self._announced = seqs.get(self.conversation_id, 0)
-        self._task = asyncio.create_task(self._run(), name=f"feed {self.conversation_id}")
+        # A context of its own: the feed outlives the operation that started
+        # it, and must not keep that operation's scope and socket alive.
+        self._task = asyncio.create_task(
+            self._run(), name=f"feed {self.conversation_id}", context=contextvars.Context()
+        )
 
     async def stop(self) -> None:
+        if self.starting is not None and not self.starting.done():
+            self.starting.cancel()
+            await asyncio.gather(self.starting, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -137,6 +147,12 @@ class Feed:
                 return
 
 
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """A failed start is re-raised to the listeners waiting on it, if any are left."""
+    if not task.cancelled():
+        task.exception()
+
+
 class Feeds:
     """The feeds of this process, shared by every subscription that needs them."""
 
@@ -177,23 +193,30 @@ class Feeds:
         """The conversation's feed, subscribed to the broker, while inside."""
         async with self._lock:
             feed = self._feeds.get(conversation_id)
-            starting = feed is None
             if feed is None:
                 feed = self._feeds[conversation_id] = Feed(self, conversation_id)
+                # Started outside the lock (following other conversations
+                # meanwhile must not wait for this one's broker subscription
+                # and first read), in a task: the listener that began it may
+                # leave mid-start without failing the others waiting.
+                feed.starting = asyncio.create_task(
+                    feed.start(),
+                    name=f"feed {conversation_id} start",
+                    context=contextvars.Context(),
+                )
+                feed.starting.add_done_callback(_retrieved)
             feed.listeners += 1
+            starting = feed.starting
         try:
-            # Started outside the lock: following other conversations meanwhile
-            # must not wait for this one's broker subscription and first read.
-            if starting:
+            if starting is not None:
                 try:
-                    await feed.start()
-                except BaseException as error:
-                    feed.started.set_exception(RuntimeError(f"feed {conversation_id} failed"))
-                    feed.started.exception()  # retrieved: waiters re-raise it themselves
-                    raise error
-                feed.started.set_result(None)
-            else:
-                await asyncio.shield(feed.started)
+                    await asyncio.shield(starting)
+                except asyncio.CancelledError:
+                    if starting.cancelled():  # stopped under us: the feed is gone
+                        raise RuntimeError(f"feed {conversation_id} stopped") from None
+                    raise
+                except Exception as error:
+                    raise RuntimeError(f"feed {conversation_id} failed") from error
             yield feed
         finally:
             async with self._lock:

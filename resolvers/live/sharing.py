@@ -75,6 +75,7 @@ T = TypeVar("T")
 
 SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
 SHAPES_KEPT = 512  # documents whose analysis is remembered
+PRERENDER_WAIT_SECONDS = 0.05  # how long a feed waits for its renders before moving on
 
 
 # ------------------------------------------------------------------ targets
@@ -280,6 +281,9 @@ class RenderContext(Context):
     def begin_operation(self) -> OperationHandle:
         handle = super().begin_operation()
         scope = handle.scope
+        # Each read its own short session: a render may wait (presence, other
+        # loaders) and must not hold SQLite's one connection meanwhile.
+        scope.db.keep_short()
         viewer = self.for_viewer
         if viewer is not None:
             scope.set_viewer(viewer)
@@ -331,17 +335,31 @@ async def _render(
     return orjson.dumps(payload).decode()
 
 
+def _retrieved(task: asyncio.Future[Rendered]) -> None:
+    """A failed render is reported to the subscribers that read it, if any are left."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def _memoised(
-    event: SharedEvent, key: object, render: Callable[[], Awaitable[Rendered]]
+    event: SharedEvent,
+    key: object,
+    render: Callable[[], Awaitable[Rendered]],
+    *,
+    keep: bool = True,
 ) -> Rendered:
     """The event's rendering under key, made by the first subscriber that asks.
 
     It runs as a task of its own: a subscriber leaving mid-render must not
-    cancel it for the others waiting on it.
+    cancel it for the others waiting on it. Unless kept, it is forgotten
+    once done.
     """
     task = event.rendered.get(key)
     if task is None:
         task = event.rendered[key] = asyncio.ensure_future(render())
+        task.add_done_callback(_retrieved)
+        if not keep:
+            task.add_done_callback(lambda _: event.rendered.pop(key, None))
     if task.done():
         done: Rendered = task.result()
         return done
@@ -367,8 +385,14 @@ async def rendered(
         shape.analysis.per_viewer = True
     viewer = ctx.scope.viewer
     viewer_key = (shape.key, viewer.id if viewer is not None else None)
+    # Kept only while in flight (one viewer's sockets asking at once share
+    # it): a rendering per viewer per event would otherwise stay with every
+    # event the feed keeps.
     return await _memoised(
-        event, viewer_key, lambda: _render(ctx.services, shape, item, convert, viewer)
+        event,
+        viewer_key,
+        lambda: _render(ctx.services, shape, item, convert, viewer),
+        keep=False,
     )
 
 
@@ -426,9 +450,13 @@ class Prerender:
                 if shape.key not in event.rendered:
                     render = _render(entry.services, shape, event, entry.convert, None)
                     task = event.rendered[shape.key] = asyncio.ensure_future(render)
+                    task.add_done_callback(_retrieved)
                     renders.append(task)
-        # A render that failed fails for its subscribers, who read it from the memo.
-        await asyncio.gather(*renders, return_exceptions=True)
+        # Waited for a moment only: a slow shape (one reading presence, say)
+        # must not hold back the others; its subscribers wait on it in the
+        # memo. A render that failed fails for its subscribers there too.
+        if renders:
+            await asyncio.wait(renders, timeout=PRERENDER_WAIT_SECONDS)
 
 
 prerender = Prerender()
