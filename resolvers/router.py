@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, overload
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI
 from starlette.requests import HTTPConnection, Request
@@ -25,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -82,6 +83,29 @@ class ParleyRouter(GraphQLRouter[Context, None]):
         except HTTPException as refused:
             # The routes would answer this in plain text.
             return self.request_error(refused.status_code, refused.reason)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """Strawberry's FastAPI response, its JSON encoded with orjson.
+
+        The same JSON, written in UTF-8 rather than with escapes, some ten times
+        faster (a 50-message history page is 20 KB of it). What orjson refuses
+        (a lone surrogate quoted from a client, an integer past 64 bits) goes
+        through json.dumps as before. WebSocket frames keep Strawberry's
+        encode_json: they must stay text.
+        """
+        try:
+            body: bytes | str = orjson.dumps(response_data)
+        except TypeError:  # orjson.JSONEncodeError
+            body = self.encode_json(response_data)
+        response = Response(
+            body, media_type="application/json", status_code=sub_response.status_code or 200
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
 
     def request_error(self, status_code: int, message: str) -> Response:
         body = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
