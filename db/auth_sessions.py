@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -68,18 +68,24 @@ async def revoke_session(session: AsyncSession, *, session_id: int, now: datetim
     )
 
 
+# Run for every operation: built once (see db/conversations.py, "Built once").
+_SIGNED_IN_USER = (
+    select(UserRow)
+    .join(AuthSessionRow, col(AuthSessionRow.user_id) == col(UserRow.id))
+    .where(
+        col(AuthSessionRow.id) == bindparam("session_id"),
+        col(AuthSessionRow.user_id) == bindparam("user_id"),
+        col(AuthSessionRow.revoked_at).is_(None),
+        col(AuthSessionRow.expires_at) > bindparam("now"),
+    )
+)
+
+
 async def get_signed_in_user(
     session: AsyncSession, *, session_id: int, user_id: int, now: datetime
 ) -> UserRow | None:
     """The user of a live (not revoked, not expired) session, in one statement."""
     result = await session.execute(
-        select(UserRow)
-        .join(AuthSessionRow, col(AuthSessionRow.user_id) == col(UserRow.id))
-        .where(
-            col(AuthSessionRow.id) == session_id,
-            col(AuthSessionRow.user_id) == user_id,
-            col(AuthSessionRow.revoked_at).is_(None),
-            col(AuthSessionRow.expires_at) > now,
-        )
+        _SIGNED_IN_USER, {"session_id": session_id, "user_id": user_id, "now": now}
     )
     return result.scalar_one_or_none()

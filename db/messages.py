@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, case, delete, func, select, tuple_
+from sqlalchemy import CursorResult, Select, and_, bindparam, case, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,11 +15,34 @@ from sqlmodel import col
 
 from db.models import MembershipRow, MessageKind, MessageRow, ReactionRow
 
+# Built once (see db/conversations.py, "Built once").
+_MESSAGES = select(MessageRow).where(col(MessageRow.id).in_(bindparam("ids", expanding=True)))
+
+
+def _page(*, after: bool, before: bool, newest_first: bool) -> Select[MessageRow]:
+    query = select(MessageRow).where(
+        col(MessageRow.conversation_id) == bindparam("conversation_id")
+    )
+    if after:
+        query = query.where(col(MessageRow.seq) > bindparam("after_seq"))
+    if before:
+        query = query.where(col(MessageRow.seq) < bindparam("before_seq"))
+    order = col(MessageRow.seq).desc() if newest_first else col(MessageRow.seq).asc()
+    return query.order_by(order).limit(bindparam("limit"))
+
+
+_PAGES = {
+    (after, before, newest_first): _page(after=after, before=before, newest_first=newest_first)
+    for after in (False, True)
+    for before in (False, True)
+    for newest_first in (False, True)
+}
+
 
 async def get_messages(session: AsyncSession, *, ids: Sequence[int]) -> list[MessageRow]:
     if not ids:
         return []
-    result = await session.execute(select(MessageRow).where(col(MessageRow.id).in_(ids)))
+    result = await session.execute(_MESSAGES, {"ids": list(ids)})
     return list(result.scalars())
 
 
@@ -89,13 +112,13 @@ async def page_messages(
     newest_first: bool,
 ) -> list[MessageRow]:
     """Messages with after_seq < seq < before_seq, in the order asked (keyset on seq)."""
-    query = select(MessageRow).where(col(MessageRow.conversation_id) == conversation_id)
+    query = _PAGES[after_seq is not None, before_seq is not None, newest_first]
+    parameters: dict[str, int] = {"conversation_id": conversation_id, "limit": limit}
     if after_seq is not None:
-        query = query.where(col(MessageRow.seq) > after_seq)
+        parameters["after_seq"] = after_seq
     if before_seq is not None:
-        query = query.where(col(MessageRow.seq) < before_seq)
-    order = col(MessageRow.seq).desc() if newest_first else col(MessageRow.seq).asc()
-    result = await session.execute(query.order_by(order).limit(limit))
+        parameters["before_seq"] = before_seq
+    result = await session.execute(query, parameters)
     return list(result.scalars())
 
 
@@ -157,6 +180,20 @@ class ReactionSummary:
     viewer_has_reacted: bool | None
 
 
+_REACTION_SUMMARIES = (
+    select(
+        col(ReactionRow.message_id),
+        col(ReactionRow.emoji),
+        func.count(),
+        func.max(case((col(ReactionRow.user_id) == bindparam("viewer_id"), 1), else_=0)),
+        func.min(col(ReactionRow.id)),
+    )
+    .where(col(ReactionRow.message_id).in_(bindparam("message_ids", expanding=True)))
+    .group_by(col(ReactionRow.message_id), col(ReactionRow.emoji))
+    .order_by(col(ReactionRow.message_id), func.min(col(ReactionRow.id)))
+)
+
+
 async def reaction_summaries(
     session: AsyncSession, *, message_ids: Sequence[int], viewer_id: int | None
 ) -> dict[int, list[ReactionSummary]]:
@@ -166,18 +203,8 @@ async def reaction_summaries(
     """
     if not message_ids:
         return {}
-    viewer_flag = func.max(case((col(ReactionRow.user_id) == (viewer_id or 0), 1), else_=0))
     result = await session.execute(
-        select(
-            col(ReactionRow.message_id),
-            col(ReactionRow.emoji),
-            func.count(),
-            viewer_flag,
-            func.min(col(ReactionRow.id)),
-        )
-        .where(col(ReactionRow.message_id).in_(message_ids))
-        .group_by(col(ReactionRow.message_id), col(ReactionRow.emoji))
-        .order_by(col(ReactionRow.message_id), func.min(col(ReactionRow.id)))
+        _REACTION_SUMMARIES, {"message_ids": list(message_ids), "viewer_id": viewer_id or 0}
     )
     summaries: dict[int, list[ReactionSummary]] = {}
     for message_id, emoji, count, reacted, _first in result.all():

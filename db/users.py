@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -16,10 +16,14 @@ def username_key(username: str) -> str:
     return username.casefold()
 
 
+# Built once (see db/conversations.py, "Built once").
+_USERS = select(UserRow).where(col(UserRow.id).in_(bindparam("ids", expanding=True)))
+
+
 async def get_users(session: AsyncSession, *, ids: Sequence[int]) -> list[UserRow]:
     if not ids:
         return []
-    result = await session.execute(select(UserRow).where(col(UserRow.id).in_(ids)))
+    result = await session.execute(_USERS, {"ids": list(ids)})
     return list(result.scalars())
 
 
