@@ -21,7 +21,6 @@ from graphql import (
     Visitor,
     parse,
     specified_rules,
-    validate,
     visit,
 )
 from strawberry.exceptions import MissingQueryError
@@ -29,6 +28,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.schema.schema import validate_document as strawberry_validate
 
 from resolvers.context import Context
 from resolvers.live.sharing import RenderContext
@@ -213,7 +213,9 @@ def validate_document(
     document: DocumentNode,
     rules: tuple[type[ASTValidationRule], ...],
 ) -> tuple[GraphQLError, ...]:
-    return tuple(validate(graphql_schema, document, rules))
+    # Strawberry's own validation: the rules given, and those its schema
+    # features need (Maybe, @oneOf), as it would run them.
+    return tuple(strawberry_validate(graphql_schema, document, rules))
 
 
 class IntLiteralsInRange(SchemaExtension):
