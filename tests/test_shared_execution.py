@@ -184,6 +184,10 @@ async def test_each_event_is_rendered_once_for_every_subscriber(tmp_path: Path) 
             assert [e["message"]["body"] for e in got] == [f"hello {i}" for i in range(5)]
             assert {e["message"]["author"]["username"] for e in got} == {owner.username}
         assert since(before) == (5, 0, 5 * len(subscribers))
+        # Once done, the memo holds the payloads themselves, not their tasks.
+        feed = app.services.feeds.followed()[decode_global_id(group)[1]]
+        memo = [value for event in feed.window for value in event.rendered.values()]
+        assert len(memo) == 5 and all(isinstance(value, str) for value in memo)
         for subscriber in subscribers:
             await subscriber.connection.close()
 

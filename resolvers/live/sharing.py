@@ -335,10 +335,26 @@ async def _render(
     return orjson.dumps(payload).decode()
 
 
-def _retrieved(task: asyncio.Future[Rendered]) -> None:
-    """A failed render is reported to the subscribers that read it, if any are left."""
-    if not task.cancelled():
-        task.exception()
+def _start(event: SharedEvent, key: object, render: Awaitable[Rendered], *, keep: bool) -> Any:
+    """Begin a render under key; once done, the memo holds its result, not the task.
+
+    A task kept there would tie the event, its rows and the task's context into
+    a cycle only the cyclic collector frees. A failed render stays as its task,
+    which re-raises to each subscriber that reads it.
+    """
+    task: asyncio.Future[Rendered] = asyncio.ensure_future(render)
+    event.rendered[key] = task
+
+    def settle(done: asyncio.Future[Rendered]) -> None:
+        if event.rendered.get(key) is not done:
+            return
+        if not keep or done.cancelled():
+            del event.rendered[key]
+        elif done.exception() is None:  # (retrieved: no "never retrieved" warning)
+            event.rendered[key] = done.result()
+
+    task.add_done_callback(settle)
+    return task
 
 
 async def _memoised(
@@ -354,16 +370,16 @@ async def _memoised(
     cancel it for the others waiting on it. Unless kept, it is forgotten
     once done.
     """
-    task = event.rendered.get(key)
-    if task is None:
-        task = event.rendered[key] = asyncio.ensure_future(render())
-        task.add_done_callback(_retrieved)
-        if not keep:
-            task.add_done_callback(lambda _: event.rendered.pop(key, None))
-    if task.done():
-        done: Rendered = task.result()
+    entry = event.rendered.get(key)
+    if entry is None:
+        entry = _start(event, key, render(), keep=keep)
+    if not isinstance(entry, asyncio.Future):
+        settled: Rendered = entry  # rendered already
+        return settled
+    if entry.done():
+        done: Rendered = entry.result()
         return done
-    return await asyncio.shield(task)
+    return await asyncio.shield(entry)
 
 
 async def rendered(
@@ -375,8 +391,8 @@ async def rendered(
     event = item
     if not shape.analysis.per_viewer:
         done = event.rendered.get(shape.key)
-        if done is not None and done.done() and isinstance(payload := done.result(), str):
-            return payload  # the common case: the feed rendered it before anyone asked
+        if isinstance(done, str):
+            return done  # the common case: the feed rendered it before anyone asked
         payload = await _memoised(
             event, shape.key, lambda: _render(ctx.services, shape, item, convert, None)
         )
@@ -449,9 +465,7 @@ class Prerender:
             for event in events:
                 if shape.key not in event.rendered:
                     render = _render(entry.services, shape, event, entry.convert, None)
-                    task = event.rendered[shape.key] = asyncio.ensure_future(render)
-                    task.add_done_callback(_retrieved)
-                    renders.append(task)
+                    renders.append(_start(event, shape.key, render, keep=True))
         # Waited for a moment only: a slow shape (one reading presence, say)
         # must not hold back the others; its subscribers wait on it in the
         # memo. A render that failed fails for its subscribers there too.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,10 +34,9 @@ class SharedEvent:
     users: dict[int, UserRow] = field(default_factory=dict)
     # message id -> [(emoji, user id)], oldest first
     reactions: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
-    # Its GraphQL payloads, rendered once per shape (see resolvers.live.sharing).
-    rendered: dict[object, asyncio.Future[Any]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    # Its GraphQL payloads, rendered once per shape (see resolvers.live.sharing):
+    # a render in flight, then what it rendered.
+    rendered: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def message(self) -> MessageRow | None:
