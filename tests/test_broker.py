@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,7 +28,8 @@ async def connected(url: str) -> AsyncIterator[Broker]:
 
 async def _two_listeners_subscribing_at_once_both_receive(broker: Broker) -> None:
     # broadcaster alone: the second subscriber replaces the first one's queue set
-    channel = "parley.test.race"
+    # A channel of this run's own: another run on the same Redis must not reach it.
+    channel = f"parley.test.race.{uuid.uuid4().hex}"
     got: list[list[str]] = [[], []]
     ready = asyncio.Event()
     done = asyncio.Event()
