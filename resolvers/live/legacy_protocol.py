@@ -39,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.types.execution import PreExecutionError
 
 from resolvers.live.frames import as_message, is_operation_id, operation_problem
-from resolvers.live.sharing import StreamTarget, streaming_to
+from resolvers.live.sharing import streaming_to
 from resolvers.live.websocket_adapter import FittingCloseReasonWebSocketAdapter
 
 CLIENT_TYPES = ("connection_init", "connection_terminate", "start", "stop")
@@ -138,17 +138,7 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def handle_start(self, message: StartMessage) -> None:
         # The operation's task, created in here, writes its results straight
         # to the socket when they are rendered once for many (live/sharing.py).
-        websocket = self.websocket
-        if not isinstance(websocket, NotJsonAsFrame):
-            await super().handle_start(message)
-            return
-        target = StreamTarget.of(
-            websocket.send_text,
-            frame_type="data",
-            operation_id=message["id"],
-            payload=dict(message["payload"]),
-        )
-        with streaming_to(target):
+        with streaming_to(self.websocket, frame_type="data", message=message):
             await super().handle_start(message)
 
     async def handle_async_results(

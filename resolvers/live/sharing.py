@@ -31,7 +31,6 @@ execute one by one, as any subscription.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -39,13 +38,15 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
 )
 from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import orjson
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -117,9 +118,30 @@ class StreamTarget:
 _target: ContextVar[StreamTarget | None] = ContextVar("parley_stream_target", default=None)
 
 
+@runtime_checkable
+class TextSocket(Protocol):
+    """A socket that can take a frame already encoded (live/websocket_adapter.py)."""
+
+    async def send_text(self, text: str) -> None: ...
+
+
 @contextmanager
-def streaming_to(target: StreamTarget) -> Iterator[None]:
-    """Operations started (their tasks created) inside send their frames to target."""
+def streaming_to(socket: object, *, frame_type: str, message: Mapping[str, Any]) -> Iterator[None]:
+    """Operations started inside (their tasks created) write their results to socket.
+
+    Each protocol handler wraps Strawberry's start of an operation in this:
+    ``frame_type`` is the protocol's result frame ("next", "data"), ``message``
+    the client's subscribe/start message.
+    """
+    if not isinstance(socket, TextSocket):
+        yield
+        return
+    target = StreamTarget.of(
+        socket.send_text,
+        frame_type=frame_type,
+        operation_id=message["id"],
+        payload=dict(message["payload"]),
+    )
     token = _target.set(target)
     try:
         yield
@@ -140,7 +162,7 @@ class _Analysis:
     per_viewer: bool = False
 
 
-_analyses: OrderedDict[tuple[str, str | None], _Analysis] = OrderedDict()
+_analyses: LRUCache[tuple[str, str | None], _Analysis] = LRUCache(maxsize=SHAPES_KEPT)
 
 
 def _analysis(target: StreamTarget) -> _Analysis:
@@ -150,10 +172,6 @@ def _analysis(target: StreamTarget) -> _Analysis:
         found = _analyses[key] = _Analysis(
             used_variables=variables_below_root(parse(target.query), target.operation_name)
         )
-        if len(_analyses) > SHAPES_KEPT:
-            _analyses.popitem(last=False)
-    else:
-        _analyses.move_to_end(key)
     return found
 
 

@@ -31,8 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from resolvers.live.frames import as_message, is_operation_id, operation_problem, payload_problem
-from resolvers.live.sharing import StreamTarget, streaming_to
-from resolvers.live.websocket_adapter import FittingCloseReasonWebSocketAdapter
+from resolvers.live.sharing import streaming_to
 
 
 def message_problem(frame: object) -> str | None:
@@ -69,15 +68,5 @@ class ValidatingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # The operation's task, created in here, writes its results straight
         # to the socket when they are rendered once for many (live/sharing.py).
-        websocket = self.websocket
-        if not isinstance(websocket, FittingCloseReasonWebSocketAdapter):
-            await super().handle_subscribe(message)
-            return
-        target = StreamTarget.of(
-            websocket.send_text,
-            frame_type="next",
-            operation_id=message["id"],
-            payload=dict(message["payload"]),
-        )
-        with streaming_to(target):
+        with streaming_to(self.websocket, frame_type="next", message=message):
             await super().handle_subscribe(message)
