@@ -40,7 +40,7 @@ from bench.processes import (
     run_command,
     serving,
 )
-from bench.seed import World, seed
+from bench.seed import Room, World, seed
 
 STARTED = time.monotonic()
 
@@ -369,6 +369,19 @@ async def backend(postgres: bool) -> AsyncIterator[Backend]:
 # ------------------------------------------------------------------- scenarios
 
 
+def raw_rooms(count: int, size: int) -> list[dict[str, Any]]:
+    """The broadcaster's rooms in the load generator's plan: no accounts, only sizes."""
+    return [{"key": f"room{i}", "sender": None, "members": [None] * size} for i in range(count)]
+
+
+def graphql_rooms(rooms: Sequence[Room]) -> list[dict[str, Any]]:
+    """Parley's rooms in the load generator's plan: each group, its sender and members."""
+    return [
+        {"key": r.id, "sender": r.sender.token, "members": [m.token for m in r.members]}
+        for r in rooms
+    ]
+
+
 @dataclass
 class Run:
     args: argparse.Namespace
@@ -459,18 +472,12 @@ class Run:
             case = f"{len(rooms)} rooms of {size} at {rate:g}/s"
             common = {"rate": rate, "seconds": self.args.room_seconds}
             async with self.broadcaster() as server:
-                raw = [
-                    {"key": f"room{i}", "sender": None, "members": [None] * size}
-                    for i in range(len(rooms))
-                ]
+                raw = raw_rooms(len(rooms), size)
                 await self.measure(
                     "rooms", "broadcaster", case, server, {"target": "raw", **common, "rooms": raw}
                 )
             async with self.parley() as server:
-                ours = [
-                    {"key": r.id, "sender": r.sender.token, "members": [m.token for m in r.members]}
-                    for r in rooms
-                ]
+                ours = graphql_rooms(rooms)
                 row = await self.measure(
                     "rooms", PARLEY, case, server, {"target": "graphql", **common, "rooms": ours}
                 )
@@ -622,18 +629,12 @@ class Run:
         }
         size = self.args.room_size
         async with self.broadcaster() as server:
-            raw = [
-                {"key": f"room{i}", "sender": None, "members": [None] * size}
-                for i in range(len(rooms))
-            ]
+            raw = raw_rooms(len(rooms), size)
             await self.measure(
                 "soak", "broadcaster", case, server, {"target": "raw", **common, "rooms": raw}
             )
         async with self.parley() as server:
-            ours = [
-                {"key": r.id, "sender": r.sender.token, "members": [m.token for m in r.members]}
-                for r in rooms
-            ]
+            ours = graphql_rooms(rooms)
             await self.measure(
                 "soak", PARLEY, case, server, {"target": "graphql", **common, "rooms": ours}
             )
