@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from resolvers.live.presence import RedisPresence
 from tests.backends import REDIS_URL, check_redis, create_pg_database, drop_pg_database
 from tests.client import Client, User, sign_up
 from tests.operations import EVENTS, SEND, create_group
@@ -173,3 +175,21 @@ async def test_presence_across_nodes_and_a_node_that_dies(tmp_path: Path) -> Non
                 last_seen = datetime.fromisoformat(offline["lastSeenAt"])
                 assert last_seen > connected_at + timedelta(seconds=0.5)
         await client.http.aclose()
+
+
+async def test_presence_is_kept_apart_by_namespace() -> None:
+    check_redis()
+    namespace = f"parley-test-{uuid.uuid4().hex}"
+    ours, same, other = (
+        RedisPresence(REDIS_URL, ttl_seconds=30, namespace=name)
+        for name in (namespace, namespace, namespace + "-other")
+    )
+    try:
+        assert await ours.add(1, "socket") is True
+        assert await same.online([1]) == {1: True}
+        assert await other.online([1]) == {1: False}  # another deployment's user 1
+        assert await ours.remove(1, "socket") is True
+        assert await same.online([1]) == {1: False}
+    finally:
+        for store in (ours, same, other):
+            await store.stop()

@@ -165,3 +165,33 @@ async def test_input_no_database_can_hold_is_bad_user_input(server_url: str) -> 
         avatar = "mutation($a: String) { updateProfile(input: {avatarUrl: $a}) { avatarUrl } }"
         assert await code(avatar, a="https://x.test/\x00") == "BAD_USER_INPUT"
         assert await code(avatar, a="https://x.test/a b") == "BAD_USER_INPUT"
+
+
+async def test_websocket_compression_is_negotiated_only_when_configured(tmp_path: Path) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    from tests.backends import database
+    from tests.server import running_server
+
+    async def negotiated(url: str) -> str | None:
+        async with connect(
+            url.replace("http://", "ws://") + "/graphql",
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+            compression="deflate",  # offered, as browsers do
+        ) as socket:
+            assert socket.response is not None
+            return socket.response.headers.get("Sec-WebSocket-Extensions")
+
+    for setting, expected in (("false", None), ("true", "permessage-deflate")):
+        data_dir = tmp_path / setting
+        data_dir.mkdir()
+        with database(data_dir) as (database_url, broadcast_url):
+            with running_server(
+                data_dir=data_dir,
+                database_url=database_url,
+                broadcast_url=broadcast_url,
+                extra_env={"WS_COMPRESSION": setting},
+            ) as server:
+                extensions = await negotiated(server.url)
+        assert (extensions or "").split(";")[0] == (expected or ""), extensions
