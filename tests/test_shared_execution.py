@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 import websockets
 from graphql import parse
@@ -26,7 +27,7 @@ from schema import extensions
 from schema.ids import decode_global_id
 from tests.client import Client, User, sign_up
 from tests.inprocess import InProcess, in_process
-from tests.operations import create_group, send
+from tests.operations import REMOVE_MEMBER, create_group, send
 from tests.server import free_port
 
 QUIET = {"live_resync_seconds": 3600.0}
@@ -341,3 +342,116 @@ async def test_viewer_has_reacted_read_from_the_database_is_per_viewer(tmp_path:
         ]
         for subscriber in subscribers:
             await subscriber.connection.close()
+
+
+async def _message(subscriber: Subscriber) -> dict[str, Any]:
+    """The next frame but keep-alives."""
+    while True:
+        message = json.loads(await asyncio.wait_for(subscriber.connection.recv(), 10))
+        if message["type"] != "ka":
+            return dict(message)
+
+
+def _operation_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks still running one of Strawberry's operations (its handlers' methods)."""
+    names = ("run_operation", "handle_async_results")
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_coro().__qualname__.rsplit(".", 1)[-1] in names  # type: ignore[union-attr]
+    ]
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_live_stream_leaves_strawberrys_task_and_still_answers_the_client(
+    tmp_path: Path, protocol: str
+) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        subscriber = await Subscriber.open(url, bob, MESSAGES, {"id": group}, protocol)
+        await live(app, group, 1)
+        # Strawberry's task for the operation has ended (it held some 20 KB
+        # per subscription); the stream goes on in a task of its own.
+        for _ in range(100):
+            if not _operation_tasks():
+                break
+            await asyncio.sleep(0.01)
+        assert _operation_tasks() == []
+        await send(ann, group, "still here")
+        assert (await subscriber.data())["conversationEvents"]["message"]["body"] == "still here"
+        # The client's complete/stop ends it: the legacy protocol answers complete.
+        stop = "complete" if protocol == "graphql-transport-ws" else "stop"
+        await subscriber.connection.send(json.dumps({"id": "op", "type": stop}))
+        if protocol == "graphql-ws":
+            assert await _message(subscriber) == {"id": "op", "type": "complete"}
+        feed = app.services.feeds.followed()
+        key = decode_global_id(group)[1]
+        for _ in range(200):
+            if key not in feed or feed[key].listeners == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert key not in feed or feed[key].listeners == 0
+        # The id is free again.
+        start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+        await subscriber.connection.send(
+            json.dumps(
+                {
+                    "id": "op",
+                    "type": start,
+                    "payload": {"query": MESSAGES, "variables": {"id": group}},
+                }
+            )
+        )
+        await live(app, group, 1)
+        await send(ann, group, "again")
+        assert (await subscriber.data())["conversationEvents"]["message"]["body"] == "again"
+        await subscriber.connection.close()
+        for _ in range(200):
+            if key not in feed or feed[key].listeners == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert key not in feed or feed[key].listeners == 0
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_live_stream_that_fails_ends_with_its_error_then_complete(
+    tmp_path: Path, protocol: str
+) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        subscriber = await Subscriber.open(url, bob, MESSAGES, {"id": group}, protocol)
+        await live(app, group, 1)
+        await ann.client(REMOVE_MEMBER, id=group, userId=bob.id)
+        assert "conversationEvents" in await subscriber.data()  # the removal itself
+        ending = await _message(subscriber)
+        assert ending["type"] == ("next" if protocol == "graphql-transport-ws" else "data")
+        assert ending["payload"]["data"] is None
+        [error] = ending["payload"]["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert error["path"] == ["conversationEvents"]
+        assert await _message(subscriber) == {"id": "op", "type": "complete"}
+        await subscriber.connection.close()
+
+
+async def test_an_adopted_operation_id_is_still_taken(tmp_path: Path) -> None:
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        subscriber = await Subscriber.open(
+            url, bob, MESSAGES, {"id": group}, "graphql-transport-ws"
+        )
+        await live(app, group, 1)
+        await subscriber.connection.send(
+            json.dumps(
+                {
+                    "id": "op",
+                    "type": "subscribe",
+                    "payload": {"query": MESSAGES, "variables": {"id": group}},
+                }
+            )
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await _message(subscriber)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 from db import users as user_queries
@@ -29,12 +30,20 @@ def too_slow(cursor: int | None) -> TooSlow:
     )
 
 
+# Called by go_live in the task whose stream it is (see sharing.deliver: a
+# stream that went live moves to a task of its own).
+on_live: ContextVar[Callable[[], None] | None] = ContextVar("parley_on_live", default=None)
+
+
 async def go_live(ctx: Context) -> None:
     """After the opening checks: release the session and the loaders, keep every later
     session short."""
     await ctx.db.close()
     ctx.db.keep_short()
     ctx.scope.fresh_loaders()
+    hook = on_live.get()
+    if hook is not None:
+        hook()
 
 
 class Inbox(Generic[T]):

@@ -124,6 +124,10 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
             problem = "Too many initialisation requests"
         if problem is None:
             await super().handle_message(message)
+            if message["type"] == "start":
+                # Strawberry's read loop holds the last frame until the next
+                # one comes, for a subscription its whole life.
+                message.clear()  # type: ignore[attr-defined]  # (a dict, whatever the TypedDict)
             return
         operation_id = frame.get("id") if isinstance(frame, dict) else None
         if isinstance(operation_id, str):
@@ -138,8 +142,27 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     async def handle_start(self, message: StartMessage) -> None:
         # The operation's task, created in here, writes its results straight
         # to the socket when they are rendered once for many (live/sharing.py).
-        with streaming_to(self.websocket, frame_type="data", message=message):
+        with streaming_to(self.websocket, frame_type="data", message=message, adopter=self):
             await super().handle_start(message)
+
+    # sharing.Adopter: a live stream's own task becomes the operation's.
+
+    def adopt(self, operation_id: str, parent: asyncio.Task[Any], task: asyncio.Task[None]) -> bool:
+        if self.tasks.get(operation_id) is not parent:
+            return False
+        # A stop, or the socket's end, now cancels the stream's task; the
+        # operation's own task ends without a word (handle_async_results).
+        self.tasks[operation_id] = task
+        return True
+
+    async def ended(self, operation_id: str, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(operation_id) is task:
+            del self.tasks[operation_id]
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+
+    async def stopped(self, operation_id: str) -> None:
+        # As handle_async_results answers a stop.
+        await self.send_message(CompleteMessage(type="complete", id=operation_id))
 
     async def handle_async_results(
         self,
@@ -150,6 +173,7 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     ) -> None:
         # Kept in step with BaseGraphQLWSHandler.handle_async_results, but for
         # the call to stream() where it calls subscribe().
+        result_source: object = None
         try:
             result_source = await self.schema.stream(
                 query=query,
@@ -175,9 +199,13 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
                     return
                 await self.send_data_message(result, operation_id)  # type: ignore[arg-type]  # queries yield plain ExecutionResults
                 is_first_result = False
-            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+            if self.tasks.get(operation_id) is asyncio.current_task():
+                await self.send_message(CompleteMessage(type="complete", id=operation_id))
+            # else the stream went on in a task of its own (adopt), which ends it
         except asyncio.CancelledError:
             await self.send_message(CompleteMessage(type="complete", id=operation_id))
         finally:
-            self.subscriptions.pop(operation_id, None)
-            self.tasks.pop(operation_id, None)
+            if self.subscriptions.get(operation_id) is result_source:
+                del self.subscriptions[operation_id]
+            if self.tasks.get(operation_id) is asyncio.current_task():
+                del self.tasks[operation_id]

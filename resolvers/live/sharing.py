@@ -31,6 +31,7 @@ execute one by one, as any subscription.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -40,7 +41,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing, contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -65,12 +66,14 @@ from strawberry.types.graphql import OperationType
 
 from db.models import UserRow
 from resolvers.context import Context, OperationHandle, Services
+from resolvers.live.common import on_live
 from resolvers.live.snapshots import SharedEvent
 from resolvers.loaders import Loaders, ViewerNeeded
 
 if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
     from strawberry.types import Info
+    from strawberry.types.execution import ExecutionResult
 
 T = TypeVar("T")
 
@@ -82,13 +85,50 @@ PRERENDER_WAIT_SECONDS = 0.05  # how long a feed waits for its renders before mo
 # ------------------------------------------------------------------ targets
 
 
+class Adopter(Protocol):
+    """A protocol handler that lets a live stream go on in a task of its own.
+
+    Strawberry runs each operation as a task that holds, for as long as the
+    stream lives, its extension runner, graphql-core's execution context and
+    the generators between them: some 20 KB per subscription that a stream
+    written straight to its socket never uses again. Once such a stream is
+    live, ``deliver`` moves it to a task of its own; the handler takes that
+    task as the operation's (the client's complete/stop and the socket's end
+    cancel it) and the operation's own task ends without a word.
+    """
+
+    def adopt(self, operation_id: str, parent: asyncio.Task[Any], task: asyncio.Task[None]) -> bool:
+        """Make task the operation's, if parent still is (False: the operation is gone)."""
+        ...
+
+    async def ended(self, operation_id: str, task: asyncio.Task[None]) -> None:
+        """The adopted stream ended: the protocol's complete, and the id is free again."""
+        ...
+
+    async def stopped(self, operation_id: str) -> None:
+        """The client stopped the adopted stream (its task was cancelled)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
-class StreamTarget:
-    """Where a WebSocket operation's results go, as text frames, and what it asked for."""
+class Frames:
+    """Where one WebSocket operation's results go, as text frames."""
 
     send_text: Callable[[str], Awaitable[None]]
     # The frame up to its payload: '{"id":"1","type":"next","payload":'.
     prefix: str
+    operation_id: str
+    adopter: Adopter
+
+    async def send(self, payload: str) -> None:
+        await self.send_text(self.prefix + payload + "}")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTarget:
+    """A WebSocket operation's frames, and what it asked for."""
+
+    frames: Frames
     query: str
     operation_name: str | None
     variables: dict[str, Any] | None
@@ -101,18 +141,15 @@ class StreamTarget:
         frame_type: str,
         operation_id: str,
         payload: dict[str, Any],
+        adopter: Adopter,
     ) -> StreamTarget:
         head = orjson.dumps({"id": operation_id, "type": frame_type}).decode()
         return cls(
-            send_text=send_text,
-            prefix=head[:-1] + ',"payload":',
+            frames=Frames(send_text, head[:-1] + ',"payload":', operation_id, adopter),
             query=payload["query"],
             operation_name=payload.get("operationName"),
             variables=payload.get("variables"),
         )
-
-    async def send(self, payload: str) -> None:
-        await self.send_text(self.prefix + payload + "}")
 
 
 _target: ContextVar[StreamTarget | None] = ContextVar("parley_stream_target", default=None)
@@ -126,12 +163,19 @@ class TextSocket(Protocol):
 
 
 @contextmanager
-def streaming_to(socket: object, *, frame_type: str, message: Mapping[str, Any]) -> Iterator[None]:
+def streaming_to(
+    socket: object,
+    *,
+    frame_type: str,
+    message: Mapping[str, Any],
+    adopter: Adopter,
+) -> Iterator[None]:
     """Operations started inside (their tasks created) write their results to socket.
 
     Each protocol handler wraps Strawberry's start of an operation in this:
     ``frame_type`` is the protocol's result frame ("next", "data"), ``message``
-    the client's subscribe/start message.
+    the client's subscribe/start message, ``adopter`` the handler, which takes
+    a live stream's own task as the operation's.
     """
     if not isinstance(socket, TextSocket):
         yield
@@ -141,6 +185,7 @@ def streaming_to(socket: object, *, frame_type: str, message: Mapping[str, Any])
         frame_type=frame_type,
         operation_id=message["id"],
         payload=dict(message["payload"]),
+        adopter=adopter,
     )
     token = _target.set(target)
     try:
@@ -220,13 +265,21 @@ def variables_below_root(document: DocumentNode, operation_name: str | None) -> 
     return frozenset(names)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Shape:
-    """One subscriber's document, operation name and the variables its payloads depend on."""
+    """A document, operation name and the variables its payloads depend on.
+
+    One object for every subscriber of the same shape (while any is live):
+    it holds the document's text and variables once, not per socket. The
+    variables are the first subscriber's; they differ from another's only
+    in the root field's arguments, which a rendering does not read.
+    """
 
     key: str
     analysis: _Analysis
-    target: StreamTarget
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
     schema: BaseSchema
 
     @classmethod
@@ -241,7 +294,20 @@ class Shape:
                 target.query,
             )
         )
-        return cls(key=key, analysis=analysis, target=target, schema=info.schema)
+        shape = _shapes.get(key)
+        if shape is None:
+            shape = _shapes[key] = cls(
+                key=key,
+                analysis=analysis,
+                query=target.query,
+                operation_name=target.operation_name,
+                variables=target.variables,
+                schema=info.schema,
+            )
+        return shape
+
+
+_shapes: weakref.WeakValueDictionary[str, Shape] = weakref.WeakValueDictionary()
 
 
 # ---------------------------------------------------------------- rendering
@@ -330,27 +396,48 @@ async def _render(
         event=item if isinstance(item, SharedEvent) else None,
         for_viewer=viewer,
     )
-    target = shape.target
     if viewer is None:
         stats.shared_renders += 1
     else:
         stats.viewer_renders += 1
     result = await shape.schema.execute(
-        target.query,
-        variable_values=target.variables,
+        shape.query,
+        variable_values=shape.variables,
         context_value=context,
         root_value=root,
-        operation_name=target.operation_name,
+        operation_name=shape.operation_name,
         allowed_operation_types=SUBSCRIPTION_ONLY,
     )
     if context.viewer_needed and viewer is None:
         return NEEDS_VIEWER
+    return _encoded(result)
+
+
+def _encoded(result: ExecutionResult) -> str:
     payload: dict[str, object] = {"data": result.data}
     if result.errors:
         payload["errors"] = [error.formatted for error in result.errors]
     if result.extensions:
         payload["extensions"] = result.extensions
     return orjson.dumps(payload).decode()
+
+
+async def _render_error(services: Services, shape: Shape, error: Exception) -> str:
+    """The result a stream that failed ends with, as the schema reports any field's error.
+
+    The subscription's root field resolves to its root value; an exception
+    there is raised as that field's error, so the error goes through the
+    schema's extensions (codes, masking) as every other.
+    """
+    result = await shape.schema.execute(
+        shape.query,
+        variable_values=shape.variables,
+        context_value=RenderContext(services=services),
+        root_value=error,
+        operation_name=shape.operation_name,
+        allowed_operation_types=SUBSCRIPTION_ONLY,
+    )
+    return _encoded(result)
 
 
 def _start(event: SharedEvent, key: object, render: Awaitable[Rendered], *, keep: bool) -> Any:
@@ -497,11 +584,18 @@ prerender = Prerender()
 async def deliver(
     info: Info[Any, Any], items: AsyncIterator[T], convert: Callable[[T], object | None]
 ) -> AsyncGenerator[Any, None]:
-    """A subscription's results: written straight to its socket when the handler said where."""
+    """A subscription's results: written straight to its socket when the handler said where.
+
+    The stream then runs in a task of its own (``_pump``) from the start, and
+    the operation's task waits only until it is live: an error of the opening
+    checks (access, ``afterSeq``) is raised here, for Strawberry to report as
+    before; once live, the handler adopts the stream's task and this ends,
+    which frees Strawberry's state for the operation.
+    """
     ctx: Context = info.context
     target = _target.get()
-    async with aclosing(items):  # type: ignore[type-var]  # our streams are generators
-        if target is None:
+    if target is None:
+        async with aclosing(items):  # type: ignore[type-var]  # our streams are generators
             async for item in items:
                 if isinstance(item, SharedEvent):
                     scope = ctx.scope
@@ -511,18 +605,106 @@ async def deliver(
                 converted = convert(item)
                 if converted is not None:
                     yield converted
+        return
+    parent = asyncio.current_task()
+    assert parent is not None  # (deliver runs in the operation's task)
+    handoff = _Handoff(parent)
+    pump = asyncio.create_task(
+        _pump(ctx, Shape.of(info, target), items, convert, target.frames, handoff)
+    )
+    try:
+        await handoff.went_live  # True: adopted; False: ended or gone before it was live
+    except asyncio.CancelledError:
+        pump.cancel()
+        raise
+
+
+class _Handoff:
+    """Between a stream's task and the operation's, until the stream is live."""
+
+    __slots__ = ("parent", "went_live")
+
+    def __init__(self, parent: asyncio.Task[Any]) -> None:
+        self.parent: asyncio.Task[Any] | None = parent
+        self.went_live: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def live(self, frames: Frames, task: asyncio.Task[None]) -> None:
+        parent, self.parent = self.parent, None
+        if parent is None or self.went_live.done():
             return
-        shape = Shape.of(info, target)
-        prerendered: set[int] = set()
-        try:
-            async for item in items:
-                if isinstance(item, SharedEvent) and item.conversation_id not in prerendered:
-                    prerendered.add(item.conversation_id)
-                    prerender.add(item.conversation_id, shape, convert, ctx.services)
-                payload = await rendered(ctx, shape, item, convert)
-                if isinstance(payload, str):
-                    await target.send(payload)
-                    stats.frames += 1
-        finally:
-            for conversation_id in prerendered:
-                prerender.remove(conversation_id, shape.key)
+        adopted = frames.adopter.adopt(frames.operation_id, parent, task)
+        self.went_live.set_result(adopted)
+        if not adopted:
+            task.cancel()
+
+    def adopted(self) -> bool:
+        done = self.went_live
+        return done.done() and not done.cancelled() and done.exception() is None and done.result()
+
+    def ended_early(self, failure: Exception | None) -> bool:
+        """The stream ended before it was live (the operation's task reports it)."""
+        self.parent = None
+        if self.went_live.done():
+            return False
+        if failure is not None:
+            self.went_live.set_exception(failure)
+        else:
+            self.went_live.set_result(False)
+        return True
+
+
+async def _pump(
+    ctx: Context,
+    shape: Shape,
+    items: AsyncIterator[T],
+    convert: Callable[[T], object | None],
+    frames: Frames,
+    handoff: _Handoff,
+) -> None:
+    """A stream in a task of its own: each item's payload, rendered once for many where it
+    can be, written to the socket; adopted by the handler once live (see deliver)."""
+    this = asyncio.current_task()
+    assert this is not None
+    # Only this task's stream reports to it (the task runs in a copy of the
+    # context), and the request's text is the shape's from here on.
+    on_live.set(lambda: handoff.live(frames, this))
+    _target.set(None)
+    prerendered: set[int] = set()
+    failure: Exception | None = None
+    try:
+        async with aclosing(items):  # type: ignore[type-var]  # our streams are generators
+            while True:
+                try:
+                    item = await anext(items)
+                    if isinstance(item, SharedEvent) and item.conversation_id not in prerendered:
+                        prerendered.add(item.conversation_id)
+                        prerender.add(item.conversation_id, shape, convert, ctx.services)
+                    payload = await rendered(ctx, shape, item, convert)
+                except StopAsyncIteration:
+                    break
+                except Exception as error:  # the stream's: reported to the client
+                    failure = error
+                    break
+                if not isinstance(payload, str):
+                    continue
+                handoff.live(frames, this)
+                try:
+                    await frames.send(payload)
+                except Exception:  # the socket's: it is gone, and the handler ends us
+                    return
+                stats.frames += 1
+    except asyncio.CancelledError:
+        if handoff.adopted():
+            with suppress(Exception):  # the socket may be gone (its end cancels us too)
+                await frames.adopter.stopped(frames.operation_id)
+        raise
+    finally:
+        for conversation_id in prerendered:
+            prerender.remove(conversation_id, shape.key)
+        early = handoff.ended_early(failure)
+    if early or not handoff.adopted():
+        return
+    with suppress(Exception):  # the socket may be gone meanwhile
+        if failure is not None:
+            await frames.send(await _render_error(ctx.services, shape, failure))
+        await frames.adopter.ended(frames.operation_id, this)

@@ -19,6 +19,7 @@ before Strawberry's dispatch sees the frame.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -64,9 +65,47 @@ class ValidatingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any
             # Strawberry closes the socket on a null payload; it means none.
             message = ConnectionInitMessage(type="connection_init")
         await super().handle_message(message)
+        if message["type"] == "subscribe":
+            # Strawberry's read loop holds the last frame until the next one
+            # comes, for a subscription its whole life: the document's text
+            # is the operation's (and then its shape's) from here on.
+            message.clear()  # type: ignore[attr-defined]  # (a dict, whatever the TypedDict)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry's timeout task sleeps on to its deadline even once the
+        # init came (a minute by default, a task and a timer per socket).
+        timeout = self.connection_init_timeout_task
+        if self.connection_init_received and timeout is not None:
+            timeout.cancel()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # The operation's task, created in here, writes its results straight
         # to the socket when they are rendered once for many (live/sharing.py).
-        with streaming_to(self.websocket, frame_type="next", message=message):
+        with streaming_to(self.websocket, frame_type="next", message=message, adopter=self):
             await super().handle_subscribe(message)
+
+    # sharing.Adopter: a live stream's own task becomes the operation's.
+
+    def adopt(self, operation_id: str, parent: asyncio.Task[Any], task: asyncio.Task[None]) -> bool:
+        operation = self.operations.get(operation_id)
+        if operation is None or operation.task is not parent or operation.completed:
+            return False
+        # Strawberry's task for it now ends without a word (its "complete"
+        # goes nowhere), and a complete from the client, or the socket's end,
+        # cancels the stream's task.
+        operation.completed = True
+        operation.task = task
+        task.add_done_callback(self._task_done)
+        # Read once, at the start; the stream's shape keeps one copy for all.
+        operation.query, operation.variables = "", None
+        return True
+
+    async def ended(self, operation_id: str, task: asyncio.Task[None]) -> None:
+        operation = self.operations.get(operation_id)
+        if operation is not None and operation.task is task:
+            del self.operations[operation_id]
+            await self.send_message({"id": operation_id, "type": "complete"})
+
+    async def stopped(self, operation_id: str) -> None:
+        pass  # the client's complete needs no answer
