@@ -9,7 +9,9 @@ viewer, and every subscriber still gets exactly its own view.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -455,3 +457,36 @@ async def test_an_adopted_operation_id_is_still_taken(tmp_path: Path) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await _message(subscriber)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_an_ended_stream_is_freed_by_reference_counting(
+    tmp_path: Path, protocol: str
+) -> None:
+    """Its task, context and handler go when the socket does, without the cyclic collector."""
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        gc.collect()
+        gc.disable()
+        try:
+            subscriber = await Subscriber.open(url, bob, MESSAGES, {"id": group}, protocol)
+            await live(app, group, 1)
+            await send(ann, group, "one")
+            await subscriber.data()
+            pumps = [
+                weakref.ref(task)
+                for task in asyncio.all_tasks()
+                if task.get_coro().__qualname__ == "_pump"  # type: ignore[union-attr]
+            ]
+            assert len(pumps) == 1
+            await subscriber.connection.close()
+            key = decode_global_id(group)[1]
+            for _ in range(200):
+                feed = app.services.feeds.followed().get(key)
+                if (feed is None or feed.listeners == 0) and pumps[0]() is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert pumps[0]() is None
+        finally:
+            gc.enable()

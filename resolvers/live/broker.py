@@ -12,6 +12,7 @@ database or a bounded shared buffer.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -64,7 +65,13 @@ class Broker:
             state = self._channels.get(channel)
             if state is None:
                 state = self._channels[channel] = _Channel()
-                state.pump = asyncio.create_task(self._pump(channel, state), name=f"pump {channel}")
+                # In a context of its own: it serves every later listener, and
+                # must not keep the first one's (its operation, its socket).
+                state.pump = asyncio.create_task(
+                    self._pump(channel, state),
+                    name=f"pump {channel}",
+                    context=contextvars.Context(),
+                )
             state.handlers.add(handler)
         try:
             await state.ready.wait()

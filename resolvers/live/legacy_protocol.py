@@ -205,7 +205,7 @@ class AnyOperationGraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         except asyncio.CancelledError:
             await self.send_message(CompleteMessage(type="complete", id=operation_id))
         finally:
-            if self.subscriptions.get(operation_id) is result_source:
+            if result_source is not None and self.subscriptions.get(operation_id) is result_source:
                 del self.subscriptions[operation_id]
             if self.tasks.get(operation_id) is asyncio.current_task():
                 del self.tasks[operation_id]

@@ -31,6 +31,7 @@ execute one by one, as any subscription.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import (
     AsyncGenerator,
@@ -77,7 +78,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
 SUBSCRIPTION_ONLY = (OperationType.SUBSCRIPTION,)
+# What a stream that failed ends with when even its error cannot be rendered.
+RENDER_FAILED = orjson.dumps(
+    {
+        "data": None,
+        "errors": [
+            {"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+        ],
+    }
+).decode()
 SHAPES_KEPT = 512  # documents whose analysis is remembered
 PRERENDER_WAIT_SECONDS = 0.05  # how long a feed waits for its renders before moving on
 
@@ -628,9 +640,9 @@ class _Handoff:
         self.parent: asyncio.Task[Any] | None = parent
         self.went_live: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
-    def live(self, frames: Frames, task: asyncio.Task[None]) -> None:
+    def live(self, frames: Frames, task: asyncio.Task[Any] | None) -> None:
         parent, self.parent = self.parent, None
-        if parent is None or self.went_live.done():
+        if parent is None or task is None or self.went_live.done():
             return
         adopted = frames.adopter.adopt(frames.operation_id, parent, task)
         self.went_live.set_result(adopted)
@@ -666,45 +678,65 @@ async def _pump(
     this = asyncio.current_task()
     assert this is not None
     # Only this task's stream reports to it (the task runs in a copy of the
-    # context), and the request's text is the shape's from here on.
-    on_live.set(lambda: handoff.live(frames, this))
+    # context), and the request's text is the shape's from here on. The hook
+    # names no task: the task keeps its context, and must not keep itself.
+    on_live.set(lambda: handoff.live(frames, asyncio.current_task()))
     _target.set(None)
     prerendered: set[int] = set()
     failure: Exception | None = None
     try:
-        async with aclosing(items):  # type: ignore[type-var]  # our streams are generators
-            while True:
-                try:
-                    item = await anext(items)
-                    if isinstance(item, SharedEvent) and item.conversation_id not in prerendered:
-                        prerendered.add(item.conversation_id)
-                        prerender.add(item.conversation_id, shape, convert, ctx.services)
-                    payload = await rendered(ctx, shape, item, convert)
-                except StopAsyncIteration:
-                    break
-                except Exception as error:  # the stream's: reported to the client
-                    failure = error
-                    break
-                if not isinstance(payload, str):
-                    continue
-                handoff.live(frames, this)
-                try:
-                    await frames.send(payload)
-                except Exception:  # the socket's: it is gone, and the handler ends us
-                    return
-                stats.frames += 1
+        try:
+            async with aclosing(items):  # type: ignore[type-var]  # our streams are generators
+                while True:
+                    try:
+                        item = await anext(items)
+                        if (
+                            isinstance(item, SharedEvent)
+                            and item.conversation_id not in prerendered
+                        ):
+                            prerendered.add(item.conversation_id)
+                            prerender.add(item.conversation_id, shape, convert, ctx.services)
+                        payload = await rendered(ctx, shape, item, convert)
+                    except StopAsyncIteration:
+                        break
+                    except Exception as error:  # the stream's: reported to the client
+                        failure = error
+                        break
+                    if not isinstance(payload, str):
+                        continue
+                    handoff.live(frames, this)
+                    if not handoff.adopted():
+                        return  # the operation was gone before its stream was live
+                    try:
+                        await frames.send(payload)
+                    except Exception:  # the socket's: it is gone, and the handler ends us
+                        return
+                    stats.frames += 1
+        finally:
+            on_live.set(None)
+            for conversation_id in prerendered:
+                prerender.remove(conversation_id, shape.key)
+            early = handoff.ended_early(failure)
+        if early or not handoff.adopted():
+            return
+        try:
+            if failure is not None:
+                await _send_failure(ctx, shape, frames, failure)
+        finally:
+            with suppress(Exception):  # the socket may be gone meanwhile
+                await frames.adopter.ended(frames.operation_id, this)
     except asyncio.CancelledError:
         if handoff.adopted():
             with suppress(Exception):  # the socket may be gone (its end cancels us too)
                 await frames.adopter.stopped(frames.operation_id)
         raise
-    finally:
-        for conversation_id in prerendered:
-            prerender.remove(conversation_id, shape.key)
-        early = handoff.ended_early(failure)
-    if early or not handoff.adopted():
-        return
+
+
+async def _send_failure(ctx: Context, shape: Shape, frames: Frames, failure: Exception) -> None:
+    try:
+        payload = await _render_error(ctx.services, shape, failure)
+    except Exception:
+        logger.exception("could not render the error that ended a stream", exc_info=failure)
+        payload = RENDER_FAILED
     with suppress(Exception):  # the socket may be gone meanwhile
-        if failure is not None:
-            await frames.send(await _render_error(ctx.services, shape, failure))
-        await frames.adopter.ended(frames.operation_id, this)
+        await frames.send(payload)

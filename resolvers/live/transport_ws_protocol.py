@@ -71,14 +71,6 @@ class ValidatingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any
             # is the operation's (and then its shape's) from here on.
             message.clear()  # type: ignore[attr-defined]  # (a dict, whatever the TypedDict)
 
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        # Strawberry's timeout task sleeps on to its deadline even once the
-        # init came (a minute by default, a task and a timer per socket).
-        timeout = self.connection_init_timeout_task
-        if self.connection_init_received and timeout is not None:
-            timeout.cancel()
-
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # The operation's task, created in here, writes its results straight
         # to the socket when they are rendered once for many (live/sharing.py).
