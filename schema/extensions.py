@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import suppress
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, TypeVar
 
 from cachetools import LRUCache, cached
 from graphql import (
@@ -37,6 +37,7 @@ from resolvers.loaders import ViewerNeeded
 from schema.errors import BadUserInput, ParleyError, no_such_operation, shown
 
 logger = logging.getLogger("parley.errors")
+V = TypeVar("V")
 
 MASKED_MESSAGE = "Unexpected error."
 # Parsed documents are kept (LRU) up to this many characters of document text
@@ -209,11 +210,54 @@ def _validate_cached(context: ExecutionContext) -> None:
         )
 
 
+class DerivedFromDocuments(MutableMapping[DocumentNode, V]):
+    """What is derived from each document, kept as long as the document lives.
+
+    A WeakKeyDictionary, but one that tells documents apart by identity: in
+    graphql-core 3.3 a node is a frozen dataclass whose hash walks its whole
+    tree (25 µs for the benchmark's history document), and a WeakKeyDictionary
+    hashes its key at every lookup. With CachedParse, the same text is the
+    same document anyway.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[DocumentNode], V]] = {}
+
+    def __getitem__(self, document: DocumentNode) -> V:
+        held, value = self._entries[id(document)]
+        if held() is not document:
+            raise KeyError(document)
+        return value
+
+    def __setitem__(self, document: DocumentNode, value: V) -> None:
+        key = id(document)
+        entries = self._entries
+
+        def forget(dead: weakref.ref[DocumentNode]) -> None:
+            # Only this document's entry: its id may be another's by now.
+            entry = entries.get(key)
+            if entry is not None and entry[0] is dead:
+                del entries[key]
+
+        entries[key] = (weakref.ref(document, forget), value)
+
+    def __delitem__(self, document: DocumentNode) -> None:
+        self[document]  # a KeyError unless the entry is this document's
+        del self._entries[id(document)]
+
+    def __iter__(self) -> Iterator[DocumentNode]:
+        alive = (held() for held, _ in list(self._entries.values()))
+        return (document for document in alive if document is not None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 # What is derived from a document lives as long as the document does (kept by
 # parse_document's cache, or in use): keyed weakly, by the document alone, as
 # one schema and one set of rules (VALIDATION_RULES) ever come with it.
 @cached(
-    WeakKeyDictionary(),
+    DerivedFromDocuments[tuple[GraphQLError, ...]](),
     key=lambda _schema, document, _rules: document,
     info=True,
 )
@@ -250,7 +294,10 @@ def _refuse_long_int_literals(context: ExecutionContext) -> None:
             ]
 
 
-@cached(WeakKeyDictionary(), key=lambda document, _max_digits: document)  # as validate_document
+@cached(
+    DerivedFromDocuments[IntValueNode | None](),
+    key=lambda document, _max_digits: document,  # as validate_document
+)
 def _long_int_literal(document: DocumentNode, max_digits: int) -> IntValueNode | None:
     found: list[IntValueNode] = []
 
