@@ -275,7 +275,7 @@ class ParleyApp(FastAPI):
                 if scope["type"] == "websocket":
                     scope["app"] = self
                     websocket = WebSocket(scope, receive, send)
-                    async with asynccontextmanager(get_context)(websocket) as context:
+                    async with _open_context(websocket) as context:
                         await router.run(websocket, context=context, root_value=None)
                     return
                 if scope["method"] == "POST":
@@ -290,7 +290,7 @@ class ParleyApp(FastAPI):
 
             async def graphql_post(scope: Scope, receive: Receive, send: Send) -> None:
                 request = Request(scope, receive, send)
-                async with asynccontextmanager(get_context)(request) as context:
+                async with _open_context(request) as context:
                     # As FastAPI makes the Response a Strawberry endpoint declares.
                     sub_response = Response()
                     del sub_response.headers["content-length"]
@@ -321,3 +321,8 @@ async def get_context(connection: HTTPConnection) -> AsyncIterator[Context]:
     finally:
         # For a WebSocket this runs when it closes.
         await connections.release(context)
+
+
+# get_context as a context manager, for the routes ParleyApp serves itself.
+# Made once: asynccontextmanager wraps (functools.update_wrapper) at every call.
+_open_context = asynccontextmanager(get_context)
