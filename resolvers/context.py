@@ -157,8 +157,7 @@ class OperationScope:
 
     def __init__(self, context: Context) -> None:
         self.context = context
-        # Names this operation in logs and masked errors (one socket carries many).
-        self.request_id = uuid.uuid4().hex
+        self._request_id: str | None = None
         services = context.services
         # Weakly: the scope holds its db, and a db holding the scope would make
         # the two (and the loaders with every row they cached) a reference
@@ -173,6 +172,17 @@ class OperationScope:
         # Made on first use: a long-lived stream drops them once it is live
         # (see live/common.go_live) and many operations never need them.
         self._loaders: Loaders | None = None
+
+    @property
+    def request_id(self) -> str:
+        """Names this operation in logs and masked errors (one socket carries many).
+
+        Made when first asked for, which only an unexpected error does: uuid4
+        reads the system's randomness, a few µs that most operations need not pay.
+        """
+        if self._request_id is None:
+            self._request_id = uuid.uuid4().hex
+        return self._request_id
 
     @property
     def loaders(self) -> Loaders:

@@ -10,15 +10,7 @@ from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
 from schema.execution import AcyclicExecutionContext
-from schema.extensions import (
-    CachedParse,
-    CachedValidation,
-    ErrorCodes,
-    IntLiteralsInRange,
-    OpenOperationScope,
-    OperationNameRequired,
-    TextOnlyVariables,
-)
+from schema.extensions import CachedParse, DocumentChecks, ErrorCodes, OpenOperationScope
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -46,10 +38,7 @@ schema = ParleySchema(
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=4000),
         CachedParse,
-        OperationNameRequired,
-        TextOnlyVariables,
-        IntLiteralsInRange,
-        CachedValidation,  # after the checks above: their errors are reported alone
+        DocumentChecks,
     ],
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=AcyclicExecutionContext,
