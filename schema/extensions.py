@@ -74,8 +74,9 @@ class DocumentChecks(SchemaExtension):
     and alias limits. When an earlier check has already reported a problem,
     that is all the client hears. One hook rather than one extension per
     check: Strawberry wraps and enters every hook of every extension afresh
-    for each operation (some 5 µs each on the benchmark machine, a tenth of a
-    ``{ __typename }`` request), and these run back to back anyway.
+    for each operation (some 5 µs each on the benchmark machine; three fewer
+    hooks are about 7% of a ``{ __typename }`` request), and these run back
+    to back anyway.
     """
 
     def on_validate(self) -> Iterator[None]:
