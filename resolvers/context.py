@@ -15,9 +15,10 @@ from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
 from strawberry.fastapi import BaseContext
 
 from auth.tokens import TokenService
@@ -129,6 +130,11 @@ class RequestDb:
             self._session = self._sessionmaker()
         return self._session
 
+    @property
+    def idle(self) -> bool:
+        """No session open, nobody using or waiting for one."""
+        return self._session is None and not self._lock.locked()
+
     def keep_short(self) -> None:
         """Close the session after every use: for streams that live long and wait a lot.
 
@@ -158,20 +164,64 @@ class OperationScope:
     def __init__(self, context: Context) -> None:
         self.context = context
         self._request_id: str | None = None
-        services = context.services
-        # Weakly: the scope holds its db, and a db holding the scope would make
-        # the two (and the loaders with every row they cached) a reference
-        # cycle that only the cyclic collector frees, long after the operation.
-        fresh_loaders = weakref.WeakMethod(self.fresh_loaders)
-        self.db = RequestDb(
-            services.sessionmaker,
-            services.publisher,
-            on_discard=lambda: _call_if_alive(fresh_loaders),
-        )
-        self.viewer: UserRow | None = None
+        # Made on first use, and dropped by a live stream (see shed).
+        self._db: RequestDb | None = None
+        self._short_lived = False
+        self._viewer: UserRow | None = None
+        # A live stream's viewer, as its column values only (see shed_viewer).
+        self._shed_viewer: tuple[Any, ...] | None = None
         # Made on first use: a long-lived stream drops them once it is live
         # (see live/common.go_live) and many operations never need them.
         self._loaders: Loaders | None = None
+
+    @property
+    def viewer(self) -> UserRow | None:
+        viewer = self._viewer
+        if viewer is None and self._shed_viewer is not None:
+            return _detached_user(self._shed_viewer)
+        return viewer
+
+    @viewer.setter
+    def viewer(self, user: UserRow | None) -> None:
+        self._viewer, self._shed_viewer = user, None
+
+    @property
+    def db(self) -> RequestDb:
+        db = self._db
+        if db is None:
+            services = self.context.services
+            # Weakly: the scope holds its db, and a db holding the scope would
+            # make the two (and the loaders with every row they cached) a
+            # reference cycle that only the cyclic collector frees.
+            fresh_loaders = weakref.WeakMethod(self.fresh_loaders)
+            db = self._db = RequestDb(
+                services.sessionmaker,
+                services.publisher,
+                on_discard=lambda: _call_if_alive(fresh_loaders),
+            )
+            db.short_lived = self._short_lived
+        return db
+
+    async def close_db(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+
+    def shed(self) -> None:
+        """Keep only what a stream that lives long and seldom asks needs, per subscription.
+
+        The viewer's ORM row (its SQLAlchemy state, its pydantic fields) is
+        some 3 KB: only its values are kept, and whoever asks for the viewer
+        (a rendering per viewer) gets a detached row made from them. An idle
+        session holder goes too, made again if asked for.
+        """
+        viewer = self._viewer
+        if viewer is not None:
+            self._shed_viewer = tuple(getattr(viewer, name) for name in _USER_COLUMNS)
+            self._viewer = None
+        db = self._db
+        if db is not None and db.idle:
+            self._short_lived = db.short_lived
+            self._db = None
 
     @property
     def request_id(self) -> str:
@@ -209,6 +259,15 @@ def _call_if_alive(method: weakref.WeakMethod[Callable[[], None]]) -> None:
     alive = method()
     if alive is not None:
         alive()
+
+
+_USER_COLUMNS = tuple(column.key for column in UserRow.__table__.columns)  # type: ignore[attr-defined]
+
+
+def _detached_user(values: tuple[Any, ...]) -> UserRow:
+    user = UserRow(**dict(zip(_USER_COLUMNS, values, strict=True)))
+    make_transient_to_detached(user)  # a row of the table, not a new one to insert
+    return user
 
 
 _scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope", default=None)
@@ -250,7 +309,7 @@ class Context(BaseContext):
         """Close the operation's session; this may run in another task than the operation
         (the legacy protocol's "stop" closes a stream from the socket's task)."""
         try:
-            await handle.scope.db.close()
+            await handle.scope.close_db()
         finally:
             with suppress(ValueError):  # the token belongs to another task's context
                 _scope.reset(handle.token)

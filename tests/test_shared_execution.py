@@ -24,6 +24,7 @@ from graphql import parse
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
+from resolvers.context import OperationScope
 from resolvers.live import sharing
 from schema import extensions
 from schema.ids import decode_global_id
@@ -490,3 +491,38 @@ async def test_an_ended_stream_is_freed_by_reference_counting(
             assert pumps[0]() is None
         finally:
             gc.enable()
+
+
+async def test_a_live_subscription_keeps_no_row_of_its_viewer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each live stream keeps its viewer's values, not an ORM row (some 3 KB) per socket."""
+    shed: list[OperationScope] = []
+    original = OperationScope.shed
+
+    def recording(scope: OperationScope) -> None:
+        shed.append(scope)
+        original(scope)
+
+    monkeypatch.setattr(OperationScope, "shed", recording)
+    async with served(tmp_path) as (url, app):
+        ann, *others = await users(url, 4)
+        group, _ = await create_group(ann, *others)
+        subscribers = [
+            await Subscriber.open(url, user, PER_VIEWER, {"id": group}, "graphql-transport-ws")
+            for user in (ann, *others)
+        ]
+        await live(app, group, 4)
+        assert len(shed) == 4
+        for scope in shed:
+            assert scope._viewer is None and scope._shed_viewer is not None  # noqa: SLF001
+            assert scope._db is None  # noqa: SLF001
+        # And each still sees its own view: the row is made again when asked for.
+        await send(ann, group, "roles")
+        roles = [
+            (await s.data())["conversationEvents"]["message"]["conversation"]["viewerRole"]
+            for s in subscribers
+        ]
+        assert roles == ["OWNER", "MEMBER", "MEMBER", "MEMBER"]
+        for subscriber in subscribers:
+            await subscriber.connection.close()

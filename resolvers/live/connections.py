@@ -28,6 +28,8 @@ async def accept(ctx: Context) -> None:
     gets UNAUTHENTICATED from anything else. A bad token is refused (4403).
     """
     params: Any = ctx.connection_params
+    # Read once, here: the socket's whole life need not keep the init's payload.
+    ctx.connection_params = None
     if isinstance(params, dict):
         value = params.get("authorization") or params.get("Authorization")
         if isinstance(value, str):

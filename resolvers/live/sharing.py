@@ -677,10 +677,17 @@ async def _pump(
     can be, written to the socket; adopted by the handler once live (see deliver)."""
     this = asyncio.current_task()
     assert this is not None
+
     # Only this task's stream reports to it (the task runs in a copy of the
     # context), and the request's text is the shape's from here on. The hook
     # names no task: the task keeps its context, and must not keep itself.
-    on_live.set(lambda: handoff.live(frames, asyncio.current_task()))
+    def went_live() -> None:
+        handoff.live(frames, asyncio.current_task())
+        if handoff.adopted():
+            ctx.scope.shed()
+            on_live.set(None)  # once is all
+
+    on_live.set(went_live)
     _target.set(None)
     prerendered: set[int] = set()
     failure: Exception | None = None

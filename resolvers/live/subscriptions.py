@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from db import conversations as conversation_queries
 from db import messages as message_queries
-from db.models import ConversationKind, ConversationRow, EventKind, MembershipRow, UserRow
+from db.models import ConversationKind, ConversationRow, EventKind, MembershipRow
 from resolvers.access import StreamAccess, readable
 from resolvers.context import Context
 from resolvers.live.common import Inbox, go_live, read_into, too_slow
@@ -39,12 +39,12 @@ async def conversation_events(
     after_seq: int | None,
     kind: ConversationKind | None = None,
 ) -> AsyncIterator[SharedEvent]:
-    viewer = await ctx.require_viewer()
+    viewer_id = (await ctx.require_viewer()).id
     access = await readable(ctx, conversation_id, kind=kind)
     last_seq = access.conversation.last_seq
     if after_seq is not None and not 0 <= after_seq <= last_seq:
         raise BadUserInput(f"afterSeq must be between 0 and {last_seq}.", field="afterSeq")
-    stream_access = StreamAccess(viewer.id, member=access.membership is not None)
+    stream_access = StreamAccess(viewer_id, member=access.membership is not None)
     del access  # rows the stream would otherwise hold for its whole life
     await go_live(ctx)
     async with ctx.services.feeds.follow(conversation_id) as feed:
@@ -68,7 +68,7 @@ async def conversation_events(
                     # A replay passes old removals too: only a removal that
                     # still stands ends the stream (the viewer may have been
                     # added back since).
-                    if not await _is_member(ctx, conversation_id, viewer.id):
+                    if not await _is_member(ctx, conversation_id, viewer_id):
                         raise lost
                     stream_access.rejoined()
 
@@ -126,7 +126,7 @@ class _Followed:
 
 
 async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
-    viewer = await ctx.require_viewer()
+    viewer_id = (await ctx.require_viewer()).id
     inbox: Inbox[SharedEvent | UserNotice] = Inbox(VIEWER_BUFFER)
     followed: dict[int, _Followed] = {}
 
@@ -137,8 +137,8 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
             # member, even if the broker loses the notices on its own channel.
             if event.conversation_id in followed and (
                 event.kind == EventKind.MESSAGE_ADDED
-                or viewer.id in event.user_ids("removed")
-                or viewer.id in event.user_ids("added")
+                or viewer_id in event.user_ids("removed")
+                or viewer_id in event.user_ids("added")
             ):
                 inbox.put(event)
 
@@ -150,7 +150,7 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
         feed: Feed = await stack.enter_async_context(ctx.services.feeds.follow(conversation_id))
         feed.watchers.add(on_feed)
         stack.callback(feed.watchers.discard, on_feed)
-        followed[conversation_id] = _Followed(stack, StreamAccess(viewer.id, member=True), since)
+        followed[conversation_id] = _Followed(stack, StreamAccess(viewer_id, member=True), since)
         return feed.loaded_through
 
     async def unfollow(conversation_id: int) -> bool:
@@ -162,11 +162,11 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
     try:
         # Listen first, then read the list: a join in between is not missed.
         async with ctx.services.broker.listen(
-            user_channel(viewer.id), read_into(inbox, read_user_notice)
+            user_channel(viewer_id), read_into(inbox, read_user_notice)
         ):
             async with ctx.db.read() as session:
                 conversation_ids = await conversation_queries.conversation_ids_of_user(
-                    session, user_id=viewer.id
+                    session, user_id=viewer_id
                 )
             await go_live(ctx)
             for conversation_id in conversation_ids:
@@ -177,7 +177,7 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                 if isinstance(item, UserNotice):
                     entry = followed.get(item.conversation_id)
                     if entry is None or entry.access.member:
-                        converted = await _on_notice(ctx, viewer, item, follow, unfollow)
+                        converted = await _on_notice(ctx, viewer_id, item, follow, unfollow)
                     # else the feed, which says it in order, tells of the re-join
                 elif (entry := followed.get(item.conversation_id)) is None or (
                     item.seq <= entry.since
@@ -191,7 +191,7 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
                     lost = entry.access.lost_by(item)
                     if lost is not None and was_member:
                         converted = [Left(conversation=item.conversation, at=item.at)]
-                        if not await _is_member(ctx, item.conversation_id, viewer.id):
+                        if not await _is_member(ctx, item.conversation_id, viewer_id):
                             await unfollow(item.conversation_id)
                         # else it was added back since: the feed will say when
                     elif entry.access.member and not was_member:
@@ -205,7 +205,7 @@ async def viewer_events(ctx: Context) -> AsyncIterator[ViewerItem]:
 
 async def _on_notice(
     ctx: Context,
-    viewer: UserRow,
+    viewer_id: int,
     notice: UserNotice,
     follow: Callable[[int, int], Awaitable[int | None]],
     unfollow: Callable[[int], Awaitable[bool]],
@@ -216,12 +216,12 @@ async def _on_notice(
     # on SQLite there is one connection, and holding it there would deadlock.
     async with ctx.services.short_session() as session:
         membership = await conversation_queries.get_membership(
-            session, conversation_id=conversation_id, user_id=viewer.id
+            session, conversation_id=conversation_id, user_id=viewer_id
         )
         found = await conversation_queries.get_conversations(session, ids=[conversation_id])
         unread = (
             await message_queries.unread_counts(
-                session, user_id=viewer.id, conversation_ids=[conversation_id]
+                session, user_id=viewer_id, conversation_ids=[conversation_id]
             )
             if kind == Notice.READ_MARKER_MOVED and membership is not None
             else {}
