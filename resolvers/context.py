@@ -270,13 +270,27 @@ def _detached_user(values: tuple[Any, ...]) -> UserRow:
     return user
 
 
-_scope: ContextVar[OperationScope | None] = ContextVar("parley_operation_scope", default=None)
+# Weakly: every timer and task made during an operation takes a copy of the
+# context, and a copy must not keep the operation's scope (its viewer, its
+# loaders and their rows) once the operation is over. On SQLite each pool
+# checkout makes a 60-second timer (SQLAlchemy's wait_for on its queue) that
+# stays in the loop's heap, context and all, after it is cancelled. Whoever
+# runs the operation holds its scope: its OperationHandle, or a live
+# stream's own task (sharing._pump).
+_scope: ContextVar[weakref.ref[OperationScope] | None] = ContextVar(
+    "parley_operation_scope", default=None
+)
+# Outside any operation (a test calling a resolver directly): one scope for
+# the context and task, held by the context itself.
+_fallback_scope: ContextVar[OperationScope | None] = ContextVar(
+    "parley_fallback_scope", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
 class OperationHandle:
     scope: OperationScope
-    token: Token[OperationScope | None]
+    token: Token[weakref.ref[OperationScope] | None]
 
 
 @dataclass
@@ -303,7 +317,7 @@ class Context(BaseContext):
     def begin_operation(self) -> OperationHandle:
         """Open a fresh scope (session, loaders, viewer) for the operation now starting."""
         scope = OperationScope(self)
-        return OperationHandle(scope=scope, token=_scope.set(scope))
+        return OperationHandle(scope=scope, token=_scope.set(weakref.ref(scope)))
 
     async def end_operation(self, handle: OperationHandle) -> None:
         """Close the operation's session; this may run in another task than the operation
@@ -320,12 +334,13 @@ class Context(BaseContext):
 
     @property
     def scope(self) -> OperationScope:
-        scope = _scope.get()
+        held = _scope.get()
+        scope = held() if held is not None else None
         if scope is None or scope.context is not self:
-            # Outside a schema operation (a test calling a resolver directly):
-            # one scope for this context and task.
-            scope = OperationScope(self)
-            _scope.set(scope)
+            scope = _fallback_scope.get()
+            if scope is None or scope.context is not self:
+                scope = OperationScope(self)
+                _fallback_scope.set(scope)
         return scope
 
     @property

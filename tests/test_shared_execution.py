@@ -526,3 +526,22 @@ async def test_a_live_subscription_keeps_no_row_of_its_viewer(
         assert roles == ["OWNER", "MEMBER", "MEMBER", "MEMBER"]
         for subscriber in subscribers:
             await subscriber.connection.close()
+
+
+async def test_finished_operations_leave_no_scope_behind(tmp_path: Path) -> None:
+    """Timers and tasks made during an operation copy its context; the copies must not
+    keep its scope (on SQLite, each pool checkout leaves a 60-second timer behind)."""
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        await send(ann, group, "before")
+        subscriber = await Subscriber.open(url, bob, MESSAGES, {"id": group}, "graphql-ws")
+        await live(app, group, 1)
+        for _ in range(100):
+            if not _operation_tasks():
+                break
+            await asyncio.sleep(0.01)
+        gc.collect()
+        scopes = [o for o in gc.get_objects() if isinstance(o, OperationScope)]
+        assert len(scopes) == 1  # the live stream's own
+        await subscriber.connection.close()

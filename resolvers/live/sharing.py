@@ -677,6 +677,9 @@ async def _pump(
     can be, written to the socket; adopted by the handler once live (see deliver)."""
     this = asyncio.current_task()
     assert this is not None
+    # Held here for the stream's life: the context only names it weakly, and
+    # the operation's own task, which holds it until then, ends once adopted.
+    scope = ctx.scope
 
     # Only this task's stream reports to it (the task runs in a copy of the
     # context), and the request's text is the shape's from here on. The hook
@@ -684,7 +687,7 @@ async def _pump(
     def went_live() -> None:
         handoff.live(frames, asyncio.current_task())
         if handoff.adopted():
-            ctx.scope.shed()
+            scope.shed()
             on_live.set(None)  # once is all
 
     on_live.set(went_live)
