@@ -186,6 +186,16 @@ class OperationScope:
         self._viewer, self._shed_viewer = user, None
 
     @property
+    def viewer_id(self) -> int | None:
+        """The viewer's id, without making its row."""
+        if self._viewer is not None:
+            return self._viewer.id
+        if self._shed_viewer is not None:
+            shed_id: int = self._shed_viewer[_USER_ID_AT]
+            return shed_id
+        return None
+
+    @property
     def db(self) -> RequestDb:
         db = self._db
         if db is None:
@@ -239,9 +249,10 @@ class OperationScope:
         loaders = self._loaders
         if loaders is None:
             loaders = self._loaders = Loaders(self.db, self.context.services.presence)
-            if self.viewer is not None:
-                loaders.viewer_id = self.viewer.id
-                loaders.users.prime(self.viewer.id, self.viewer)
+            viewer = self.viewer
+            if viewer is not None:
+                loaders.viewer_id = viewer.id
+                loaders.users.prime(viewer.id, viewer)
         return loaders
 
     def set_viewer(self, user: UserRow) -> None:
@@ -262,6 +273,7 @@ def _call_if_alive(method: weakref.WeakMethod[Callable[[], None]]) -> None:
 
 
 _USER_COLUMNS = tuple(column.key for column in UserRow.__table__.columns)  # type: ignore[attr-defined]
+_USER_ID_AT = _USER_COLUMNS.index("id")
 
 
 def _detached_user(values: tuple[Any, ...]) -> UserRow:

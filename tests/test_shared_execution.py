@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 import websockets
 from graphql import parse
+from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
@@ -545,3 +546,37 @@ async def test_finished_operations_leave_no_scope_behind(tmp_path: Path) -> None
         scopes = [o for o in gc.get_objects() if isinstance(o, OperationScope)]
         assert len(scopes) == 1  # the live stream's own
         await subscriber.connection.close()
+
+
+async def test_a_stream_that_waited_for_the_database_leaves_nothing_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    """A wait for SQLite's one connection leaves a 60-second timer holding a copy of the
+    context: neither the stream nor its socket may be kept by it."""
+    async with served(tmp_path) as (url, app):
+        ann, bob = await users(url, 2)
+        group, _ = await create_group(ann, bob)
+        connection = await websockets.connect(
+            url.replace("http://", "ws://") + "/graphql",
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+        )
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {bob.token}"}}
+        await connection.send(json.dumps(init))
+        assert json.loads(await connection.recv())["type"] == "connection_ack"
+        session = app.services.sessionmaker()
+        await session.execute(text("SELECT 1"))  # holds the connection (on SQLite)
+        payload = {"query": MESSAGES, "variables": {"id": group}}
+        await connection.send(json.dumps({"id": "op", "type": "subscribe", "payload": payload}))
+        await asyncio.sleep(0.3)  # the stream's opening reads wait for it
+        await session.close()
+        await live(app, group, 1)
+        await connection.send(json.dumps({"id": "op", "type": "complete"}))
+        key = decode_global_id(group)[1]
+        for _ in range(200):
+            if key not in app.services.feeds.followed():
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        gc.collect()
+        assert [o for o in gc.get_objects() if isinstance(o, OperationScope)] == []
+        await connection.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -31,8 +32,11 @@ def too_slow(cursor: int | None) -> TooSlow:
 
 
 # Called by go_live in the task whose stream it is (see sharing.deliver: a
-# stream that went live moves to a task of its own).
-on_live: ContextVar[Callable[[], None] | None] = ContextVar("parley_on_live", default=None)
+# stream that went live moves to a task of its own); named weakly, as copies
+# of the context may outlive the stream.
+on_live: ContextVar[weakref.WeakMethod[Callable[[], None]] | None] = ContextVar(
+    "parley_on_live", default=None
+)
 
 
 async def go_live(ctx: Context) -> None:
@@ -42,8 +46,9 @@ async def go_live(ctx: Context) -> None:
     ctx.db.keep_short()
     ctx.scope.fresh_loaders()
     hook = on_live.get()
-    if hook is not None:
-        hook()
+    method = hook() if hook is not None else None
+    if method is not None:
+        method()
 
 
 class Inbox(Generic[T]):

@@ -66,7 +66,7 @@ from graphql import (
 from strawberry.types.graphql import OperationType
 
 from db.models import UserRow
-from resolvers.context import Context, OperationHandle, Services
+from resolvers.context import Context, OperationHandle, OperationScope, Services
 from resolvers.live.common import on_live
 from resolvers.live.snapshots import SharedEvent
 from resolvers.loaders import Loaders, ViewerNeeded
@@ -516,15 +516,16 @@ async def rendered(
         if not isinstance(payload, _NeedsViewer):
             return payload
         shape.analysis.per_viewer = True
-    viewer = ctx.scope.viewer
-    viewer_key = (shape.key, viewer.id if viewer is not None else None)
+    scope = ctx.scope
+    viewer_key = (shape.key, scope.viewer_id)
     # Kept only while in flight (one viewer's sockets asking at once share
     # it): a rendering per viewer per event would otherwise stay with every
-    # event the feed keeps.
+    # event the feed keeps. The viewer's row is made (a live stream keeps
+    # only its values) by the one subscriber that renders.
     return await _memoised(
         event,
         viewer_key,
-        lambda: _render(ctx.services, shape, item, convert, viewer),
+        lambda: _render(ctx.services, shape, item, convert, scope.viewer),
         keep=False,
     )
 
@@ -634,11 +635,24 @@ async def deliver(
 class _Handoff:
     """Between a stream's task and the operation's, until the stream is live."""
 
-    __slots__ = ("parent", "went_live")
+    __slots__ = ("__weakref__", "frames", "parent", "scope", "went_live")
 
     def __init__(self, parent: asyncio.Task[Any]) -> None:
         self.parent: asyncio.Task[Any] | None = parent
         self.went_live: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.frames: Frames | None = None
+        self.scope: OperationScope | None = None
+
+    def on_live(self) -> None:
+        """go_live's hook: adopted, the stream sheds what it no longer needs."""
+        frames = self.frames
+        if frames is None:
+            return
+        self.live(frames, asyncio.current_task())
+        if self.adopted():
+            if self.scope is not None:
+                self.scope.shed()
+            on_live.set(None)  # once is all
 
     def live(self, frames: Frames, task: asyncio.Task[Any] | None) -> None:
         parent, self.parent = self.parent, None
@@ -677,20 +691,16 @@ async def _pump(
     can be, written to the socket; adopted by the handler once live (see deliver)."""
     this = asyncio.current_task()
     assert this is not None
-    # Held here for the stream's life: the context only names it weakly, and
-    # the operation's own task, which holds it until then, ends once adopted.
-    scope = ctx.scope
-
+    # Held for the stream's life (by this frame, through the handoff): the
+    # context only names it weakly, and the operation's own task, which holds
+    # it until then, ends once adopted.
+    handoff.scope = ctx.scope
+    handoff.frames = frames
     # Only this task's stream reports to it (the task runs in a copy of the
-    # context), and the request's text is the shape's from here on. The hook
-    # names no task: the task keeps its context, and must not keep itself.
-    def went_live() -> None:
-        handoff.live(frames, asyncio.current_task())
-        if handoff.adopted():
-            scope.shed()
-            on_live.set(None)  # once is all
-
-    on_live.set(went_live)
+    # context), and weakly: every timer and task made meanwhile copies the
+    # context (on SQLite a pool wait leaves a 60-second timer behind), and
+    # must not keep the stream, its socket or itself.
+    on_live.set(weakref.WeakMethod(handoff.on_live))
     _target.set(None)
     prerendered: set[int] = set()
     failure: Exception | None = None
