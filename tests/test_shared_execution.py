@@ -12,7 +12,7 @@ import asyncio
 import gc
 import json
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -366,6 +366,30 @@ def _operation_tasks() -> list[asyncio.Task[Any]]:
     ]
 
 
+async def eventually(condition: Callable[[], bool], what: str) -> None:
+    """Until condition holds (some 2 s at most)."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(what)
+
+
+def unfollowed(app: InProcess, group: str) -> Callable[[], bool]:
+    """Whether nobody on this node follows the group's feed any more."""
+    key = decode_global_id(group)[1]
+
+    def check() -> bool:
+        feed = app.services.feeds.followed().get(key)
+        return feed is None or feed.listeners == 0
+
+    return check
+
+
+def strawberry_done() -> bool:
+    return not _operation_tasks()
+
+
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_a_live_stream_leaves_strawberrys_task_and_still_answers_the_client(
     tmp_path: Path, protocol: str
@@ -377,11 +401,7 @@ async def test_a_live_stream_leaves_strawberrys_task_and_still_answers_the_clien
         await live(app, group, 1)
         # Strawberry's task for the operation has ended (it held some 20 KB
         # per subscription); the stream goes on in a task of its own.
-        for _ in range(100):
-            if not _operation_tasks():
-                break
-            await asyncio.sleep(0.01)
-        assert _operation_tasks() == []
+        await eventually(strawberry_done, "Strawberry's operation task did not end")
         await send(ann, group, "still here")
         assert (await subscriber.data())["conversationEvents"]["message"]["body"] == "still here"
         # The client's complete/stop ends it: the legacy protocol answers complete.
@@ -389,13 +409,7 @@ async def test_a_live_stream_leaves_strawberrys_task_and_still_answers_the_clien
         await subscriber.connection.send(json.dumps({"id": "op", "type": stop}))
         if protocol == "graphql-ws":
             assert await _message(subscriber) == {"id": "op", "type": "complete"}
-        feed = app.services.feeds.followed()
-        key = decode_global_id(group)[1]
-        for _ in range(200):
-            if key not in feed or feed[key].listeners == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert key not in feed or feed[key].listeners == 0
+        await eventually(unfollowed(app, group), "the stream did not stop")
         # The id is free again.
         start = "subscribe" if protocol == "graphql-transport-ws" else "start"
         await subscriber.connection.send(
@@ -411,11 +425,7 @@ async def test_a_live_stream_leaves_strawberrys_task_and_still_answers_the_clien
         await send(ann, group, "again")
         assert (await subscriber.data())["conversationEvents"]["message"]["body"] == "again"
         await subscriber.connection.close()
-        for _ in range(200):
-            if key not in feed or feed[key].listeners == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert key not in feed or feed[key].listeners == 0
+        await eventually(unfollowed(app, group), "the stream outlived its socket")
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
@@ -483,13 +493,8 @@ async def test_an_ended_stream_is_freed_by_reference_counting(
             ]
             assert len(pumps) == 1
             await subscriber.connection.close()
-            key = decode_global_id(group)[1]
-            for _ in range(200):
-                feed = app.services.feeds.followed().get(key)
-                if (feed is None or feed.listeners == 0) and pumps[0]() is None:
-                    break
-                await asyncio.sleep(0.01)
-            assert pumps[0]() is None
+            await eventually(unfollowed(app, group), "the stream outlived its socket")
+            await eventually(lambda: pumps[0]() is None, "the stream's task was kept")
         finally:
             gc.enable()
 
@@ -538,10 +543,7 @@ async def test_finished_operations_leave_no_scope_behind(tmp_path: Path) -> None
         await send(ann, group, "before")
         subscriber = await Subscriber.open(url, bob, MESSAGES, {"id": group}, "graphql-ws")
         await live(app, group, 1)
-        for _ in range(100):
-            if not _operation_tasks():
-                break
-            await asyncio.sleep(0.01)
+        await eventually(strawberry_done, "Strawberry's operation task did not end")
         gc.collect()
         scopes = [o for o in gc.get_objects() if isinstance(o, OperationScope)]
         assert len(scopes) == 1  # the live stream's own
@@ -571,11 +573,7 @@ async def test_a_stream_that_waited_for_the_database_leaves_nothing_when_it_ends
         await session.close()
         await live(app, group, 1)
         await connection.send(json.dumps({"id": "op", "type": "complete"}))
-        key = decode_global_id(group)[1]
-        for _ in range(200):
-            if key not in app.services.feeds.followed():
-                break
-            await asyncio.sleep(0.01)
+        await eventually(unfollowed(app, group), "the stream did not stop")
         await asyncio.sleep(0.2)
         gc.collect()
         assert [o for o in gc.get_objects() if isinstance(o, OperationScope)] == []
