@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from db.sqlite_inline import inline_creator
 
 
 def is_sqlite(url: str) -> bool:
@@ -24,6 +27,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # requests queue in the event loop instead of failing with "database
         # is locked"; WAL keeps the file readable by outside tools meanwhile.
         options.update(pool_size=1, max_overflow=0, pool_timeout=60)
+        if make_url(url).get_driver_name() == "aiosqlite":
+            # That one connection runs its statements on the loop's thread
+            # (db/sqlite_inline.py), not through a thread of its own. The
+            # loop then waits out another process's write lock (busy_timeout).
+            options["async_creator"] = inline_creator(url)
     else:
         options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, **options)
