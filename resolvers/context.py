@@ -25,6 +25,7 @@ from auth.tokens import TokenService
 from db import auth_sessions, users
 from db.models import UserRow
 from resolvers.live.publisher import Publisher
+from resolvers.live.snapshots import SharedEvent
 from resolvers.loaders import Loaders
 from resolvers.unit_of_work import UnitOfWork
 
@@ -76,10 +77,12 @@ class RequestDb:
         sessionmaker: async_sessionmaker[AsyncSession],
         publisher: Publisher,
         *,
+        offer: Callable[[Sequence[SharedEvent]], None] = lambda _events: None,
         on_discard: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._publisher = publisher
+        self._offer = offer
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._on_discard = on_discard
@@ -116,6 +119,10 @@ class RequestDb:
             # operation (the result's fields, the next mutation of the same
             # document) reads afresh. Closing keeps loaded values readable.
             await self._reset(session)
+        # This process's feeds take the new events as made; the envelopes
+        # still go out, for other processes and as the feeds' own check.
+        if work.snapshots:
+            self._offer(work.snapshots)
         # Shielded: once committed, a client cancelling the operation (a
         # "complete" over the socket) must not keep the announcements back.
         await asyncio.shield(self._publisher.publish(*work.envelopes))
@@ -207,6 +214,7 @@ class OperationScope:
             db = self._db = RequestDb(
                 services.sessionmaker,
                 services.publisher,
+                offer=services.feeds.offer,
                 on_discard=lambda: _call_if_alive(fresh_loaders),
             )
             db.short_lived = self._short_lived

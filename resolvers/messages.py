@@ -148,6 +148,7 @@ async def send(
                 body=body,
                 client_message_id=client_message_id,
                 reply_to_id=reply_to_id,
+                author=viewer,
             )
             # What you sent, you have read.
             await conversations.move_read_marker(

@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from resolvers.context import Context
 from resolvers.live.broker import Broker
 from resolvers.live.feeds import Feed
@@ -118,12 +120,18 @@ class Chaos:
         self.held.clear()
 
 
-async def test_dropped_and_reordered_announcements_leave_no_gap(tmp_path: Path) -> None:
+@pytest.mark.parametrize("offers", [False, True], ids=["read back", "offered"])
+async def test_dropped_and_reordered_announcements_leave_no_gap(
+    tmp_path: Path, offers: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with in_process(tmp_path, **QUIET) as app:
         owner, (bob,), group, start = await _group(app, 1)
         chaos = Chaos(app.services.broker)
-        # Requests from now on publish through the chaotic broker.
+        # Requests from now on publish through the chaotic broker; without
+        # offers, as if they were made in another process.
         app.app.state.services = replace(app.services, publisher=Publisher(chaos))
+        if not offers:
+            monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
         started = asyncio.Event()
         listening = asyncio.create_task(receive(app, bob, group, start, 31, started))
         await started.wait()
@@ -160,3 +168,36 @@ async def test_a_listener_leaving_while_the_feed_starts_fails_no_other(tmp_path:
             await first
         assert first.cancelled() and not entered.is_set()  # it left before the start ended
         assert key not in feeds.followed()  # the last listener gone, the feed stopped
+
+
+class Silent:
+    """A broker that loses every announcement of a conversation's timeline."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def publish(self, channel: str, message: str) -> None:
+        if not channel.startswith("parley.conversation."):
+            await self.broker.publish(channel, message)
+
+
+async def test_a_catch_up_reads_what_no_announcement_told_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        owner, _, group, start = await _group(app, 1)
+        # sends made as if in another process, whose announcements are all lost
+        app.app.state.services = replace(
+            app.services, publisher=Publisher(Silent(app.services.broker))
+        )
+        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        async with app.services.feeds.follow(decode_global_id(group)[1]) as feed:
+            for n in range(3):
+                await send(owner, group, f"m{n}")
+            await asyncio.sleep(0.2)
+            assert feed.loaded_through == start
+            # when the broker reconnects (what it calls on the feeds)
+            feed.catch_up()
+            # then the feed reads them all the same
+            await asyncio.wait_for(feed.wait_beyond(start + 2), 10)
+        assert feed.loaded_through == start + 3

@@ -10,6 +10,11 @@ broker reconnection triggers the same catch-up at once.
 
 Listeners never get a queue of their own: they keep a cursor and read from
 the feed's bounded window of recent events.
+
+A write made in this process offers the events it made (``Feeds.offer``,
+snapshots built from the rows it wrote). The feed takes an offered event
+in place of reading it, but only as the next seq it lacks: the order and
+gap rules above stay those of the database.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from itertools import islice
 
@@ -41,8 +46,10 @@ class Feed:
         self.conversation_id = conversation_id
         self.loaded_through = 0
         self.window: deque[SharedEvent] = deque(maxlen=WINDOW)
+        self._offered: dict[int, SharedEvent] = {}
         self.watchers: set[Callable[[list[SharedEvent]], None]] = set()
         self._announced = 0
+        self._unsure = False  # announcements may have been lost: read even if none is due
         self._wanted = asyncio.Event()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -58,7 +65,29 @@ class Feed:
             self._wanted.set()
 
     def catch_up(self) -> None:
+        """Read whatever the database holds past the feed, announced or not."""
+        self._unsure = True
         self._wanted.set()
+
+    def offer(self, event: SharedEvent) -> None:
+        """An event this process just committed, to be taken instead of read."""
+        if self._task is None or event.seq <= self.loaded_through:
+            return  # not started (where it starts from is not known yet), or held
+        if len(self._offered) >= BATCH:
+            # Offers that never became the next seq (it was read, or lost).
+            self._offered.clear()
+        self._offered[event.seq] = event
+        self.announce(event.seq)
+
+    def _take_offered(self) -> list[SharedEvent]:
+        """The offered events that continue the feed without a gap, in seq order."""
+        taken: list[SharedEvent] = []
+        while (event := self._offered.pop(self.loaded_through + 1 + len(taken), None)) is not None:
+            taken.append(event)
+        if self._offered:
+            for seq in [seq for seq in self._offered if seq <= self.loaded_through + len(taken)]:
+                del self._offered[seq]
+        return taken
 
     def after(self, cursor: int) -> list[SharedEvent] | None:
         """Events with seq > cursor from the window; None when the window no longer has them."""
@@ -119,13 +148,24 @@ class Feed:
 
     async def _load(self) -> None:
         while True:
-            async with self._feeds.short_session() as session:
-                events = await load_events(
-                    session,
-                    conversation_id=self.conversation_id,
-                    after_seq=self.loaded_through,
-                    limit=BATCH,
-                )
+            events = self._take_offered()
+            read = not events
+            if read:
+                if self.loaded_through >= self._announced and not self._unsure:
+                    # Woken by an announcement of what an offer brought meanwhile.
+                    return
+                unsure, self._unsure = self._unsure, False
+                try:
+                    async with self._feeds.short_session() as session:
+                        events = await load_events(
+                            session,
+                            conversation_id=self.conversation_id,
+                            after_seq=self.loaded_through,
+                            limit=BATCH,
+                        )
+                except BaseException:
+                    self._unsure = self._unsure or unsure
+                    raise
             if not events:
                 return
             prepare = self._feeds.prepare
@@ -143,7 +183,7 @@ class Feed:
                     watcher(events)
                 except Exception:
                     logger.exception("feed watcher failed")
-            if len(events) < BATCH:
+            if (len(events) < BATCH) if read else (self.loaded_through >= self._announced):
                 return
 
 
@@ -230,6 +270,13 @@ class Feeds:
             if feed.listeners == 0 and self._feeds.get(feed.conversation_id) is feed:
                 del self._feeds[feed.conversation_id]
                 await feed.stop()
+
+    def offer(self, events: Sequence[SharedEvent]) -> None:
+        """Events just committed in this process, for the feeds that follow them."""
+        for event in events:
+            feed = self._feeds.get(event.conversation_id)
+            if feed is not None:
+                feed.offer(event)
 
     def followed(self) -> dict[int, Feed]:
         """The feeds this process keeps now, by conversation id."""
