@@ -30,7 +30,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         if make_url(url).get_driver_name() == "aiosqlite":
             # That one connection runs its statements on the loop's thread
             # (db/sqlite_inline.py), not through a thread of its own. The
-            # loop then waits out another process's write lock (busy_timeout).
+            # loop then waits out another process's write lock (busy_timeout),
+            # so never open a second engine on the same file in this loop: a
+            # write through it would wait for a lock the first cannot release.
             options["async_creator"] = inline_creator(url)
     else:
         options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -32,7 +32,11 @@ class InlineConnection(aiosqlite.Connection):
 
     async def _connect(self) -> InlineConnection:
         if self._connection is None:
-            self._connection = self._connector()
+            try:
+                self._connection = self._connector()
+            except BaseException:
+                self.stop()  # its thread, started by __await__
+                raise
         return self
 
 

@@ -8,6 +8,7 @@ one owner. Long-lived streams read through ``Services.short_session()``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from resolvers.live.feeds import Feeds
     from resolvers.live.presence import PresenceStore
 from schema.errors import Unauthenticated
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,10 @@ class RequestDb:
         # This process's feeds take the new events as made; the envelopes
         # still go out, for other processes and as the feeds' own check.
         if work.snapshots:
-            self._offer(work.snapshots)
+            try:
+                self._offer(work.snapshots)
+            except Exception:  # the feeds read them back instead
+                logger.exception("offering new events to this process's feeds failed")
         # Shielded: once committed, a client cancelling the operation (a
         # "complete" over the socket) must not keep the announcements back.
         await asyncio.shield(self._publisher.publish(*work.envelopes))

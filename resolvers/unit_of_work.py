@@ -138,13 +138,12 @@ class UnitOfWork:
         message replied to. A new message has no reactions yet.
         """
         conversation = self._locked.get(message.conversation_id)
-        if conversation is None or message.reply_to_id is not None:
-            return
-        if message.author_id is None:
-            people = {}
-        elif author is not None and author.id == message.author_id:
-            people = {author.id: author}
-        else:
+        if (
+            conversation is None
+            or message.reply_to_id is not None
+            or author is None
+            or author.id != message.author_id
+        ):
             return
         self.snapshots.append(
             SharedEvent(
@@ -157,7 +156,7 @@ class UnitOfWork:
                 payload={},
                 conversation=conversation,
                 messages={message.id: message},
-                users=people,
+                users={author.id: author},
             )
         )
 

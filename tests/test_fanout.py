@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+import resolvers.live.feeds as feeds_module
 from resolvers.context import Context
 from resolvers.live.broker import Broker
 from resolvers.live.feeds import Feed
 from resolvers.live.publisher import Publisher
+from resolvers.live.snapshots import load_events
 from schema.ids import decode_global_id
 from schema.schema import schema
 from tests.client import User, sign_up
@@ -201,3 +203,69 @@ async def test_a_catch_up_reads_what_no_announcement_told_of(
             # then the feed reads them all the same
             await asyncio.wait_for(feed.wait_beyond(start + 2), 10)
         assert feed.loaded_through == start + 3
+
+
+async def test_a_catch_up_reads_on_past_a_full_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feeds_module, "BATCH", 2)
+    async with in_process(tmp_path, **QUIET) as app:
+        owner, _, group, start = await _group(app, 1)
+        silent = Publisher(Silent(app.services.broker))
+        app.app.state.services = replace(app.services, publisher=silent)
+        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        async with app.services.feeds.follow(decode_global_id(group)[1]) as feed:
+            for n in range(5):
+                await send(owner, group, f"m{n}")
+            # when a catch-up finds more than one batch
+            feed.catch_up()
+            # then it reads them all
+            await asyncio.wait_for(feed.wait_beyond(start + 4), 10)
+
+
+async def test_a_catch_up_asked_for_with_an_offer_pending_still_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        owner, _, group, start = await _group(app, 1)
+        silent = Publisher(Silent(app.services.broker))
+        app.app.state.services = replace(app.services, publisher=silent)
+        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        conversation_id = decode_global_id(group)[1]
+        async with app.services.feeds.follow(conversation_id) as feed:
+            await send(owner, group, "made here, offered")
+            await send(owner, group, "made elsewhere, its announcement lost")
+            async with app.services.short_session() as session:
+                (first,) = await load_events(
+                    session, conversation_id=conversation_id, after_seq=start, limit=1
+                )
+            # when the offer and a broker reconnect come in the same tick
+            feed.offer(first)
+            feed.catch_up()
+            # then the feed takes the one and reads the other
+            await asyncio.wait_for(feed.wait_beyond(start + 1), 10)
+
+
+async def test_an_announcement_while_the_feed_starts_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        owner, _, group, start = await _group(app, 1)
+        conversation_id = decode_global_id(group)[1]
+        silent = Publisher(Silent(app.services.broker))
+        app.app.state.services = replace(app.services, publisher=silent)
+        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        await send(owner, group, "committed by another node")
+        read = feeds_module.conversations.last_seqs
+
+        async def before_the_commit(session: Any, *, conversation_ids: list[int]) -> dict[int, int]:
+            # the start's read saw the timeline before that commit, and the
+            # commit's announcement was handled before the read's answer came
+            await read(session, conversation_ids=conversation_ids)
+            app.services.feeds.followed()[conversation_id].announce(start + 1)
+            return {conversation_id: start}
+
+        monkeypatch.setattr(feeds_module.conversations, "last_seqs", before_the_commit)
+        async with app.services.feeds.follow(conversation_id) as feed:
+            monkeypatch.setattr(feeds_module.conversations, "last_seqs", read)
+            await asyncio.wait_for(feed.wait_beyond(start), 10)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
@@ -117,3 +117,21 @@ async def test_disposing_closes_the_connection_and_ends_its_thread(
         assert not thread.is_alive()
     with pytest.raises(ValueError, match="no active connection"):
         await driver.execute("SELECT 1")
+
+
+async def test_a_failed_connect_leaves_no_thread_behind(tmp_path: Path) -> None:
+    # given a database file that cannot be opened
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'inline.db'}")
+    before = set(threading.enumerate())
+    try:
+        # when connecting fails, again and again
+        for _ in range(3):
+            with pytest.raises(OperationalError):
+                async with engine.connect():
+                    pass
+    finally:
+        await engine.dispose()
+    # then no worker thread is left waiting
+    for thread in set(threading.enumerate()) - before:
+        thread.join(5)
+        assert not thread.is_alive()

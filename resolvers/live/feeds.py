@@ -14,7 +14,11 @@ the feed's bounded window of recent events.
 A write made in this process offers the events it made (``Feeds.offer``,
 snapshots built from the rows it wrote). The feed takes an offered event
 in place of reading it, but only as the next seq it lacks: the order and
-gap rules above stay those of the database.
+gap rules above stay those of the database. An offered event shows the
+rows as the write saw them (its author as read when the operation began);
+a read shows them as they are when it runs. Rows the write does not lock
+can change in between either way, as they can between two processes'
+reads of the same event.
 """
 
 from __future__ import annotations
@@ -110,7 +114,9 @@ class Feed:
         )
         async with self._feeds.short_session() as session:
             seqs = await conversations.last_seqs(session, conversation_ids=[self.conversation_id])
-        self.loaded_through = self._announced = seqs.get(self.conversation_id, 0)
+        self.loaded_through = seqs.get(self.conversation_id, 0)
+        # An announcement handled while that read was on its way stays due.
+        self._announced = max(self._announced, self.loaded_through)
         # A context of its own: the feed outlives the operation that started
         # it, and must not keep that operation's scope and socket alive.
         self._task = asyncio.create_task(
@@ -147,12 +153,15 @@ class Feed:
                 self._wanted.set()
 
     async def _load(self) -> None:
+        full = False  # the last read filled a batch: the database may hold more
         while True:
             events = self._take_offered()
             read = not events
             if read:
-                if self.loaded_through >= self._announced and not self._unsure:
-                    # Woken by an announcement of what an offer brought meanwhile.
+                if not full and self.loaded_through >= self._announced and not self._unsure:
+                    # Nothing is due: no announcement is ahead, no catch-up was
+                    # asked for (a wake by the announcement of an event an offer
+                    # brought meanwhile reads nothing).
                     return
                 unsure, self._unsure = self._unsure, False
                 try:
@@ -168,6 +177,7 @@ class Feed:
                     raise
             if not events:
                 return
+            full = read and len(events) >= BATCH
             prepare = self._feeds.prepare
             if prepare is not None:
                 try:
@@ -183,8 +193,6 @@ class Feed:
                     watcher(events)
                 except Exception:
                     logger.exception("feed watcher failed")
-            if (len(events) < BATCH) if read else (self.loaded_through >= self._announced):
-                return
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:
