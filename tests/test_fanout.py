@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import resolvers.live.feeds as feeds_module
+from db import conversations as db_conversations
 from resolvers.context import Context
 from resolvers.live.broker import Broker
 from resolvers.live.feeds import Feed
@@ -256,7 +257,7 @@ async def test_an_announcement_while_the_feed_starts_is_kept(
         app.app.state.services = replace(app.services, publisher=silent)
         monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
         await send(owner, group, "committed by another node")
-        read = feeds_module.conversations.last_seqs
+        read = db_conversations.last_seqs
 
         async def before_the_commit(session: Any, *, conversation_ids: list[int]) -> dict[int, int]:
             # the start's read saw the timeline before that commit, and the
@@ -265,7 +266,7 @@ async def test_an_announcement_while_the_feed_starts_is_kept(
             app.services.feeds.followed()[conversation_id].announce(start + 1)
             return {conversation_id: start}
 
-        monkeypatch.setattr(feeds_module.conversations, "last_seqs", before_the_commit)
+        monkeypatch.setattr(db_conversations, "last_seqs", before_the_commit)
         async with app.services.feeds.follow(conversation_id) as feed:
-            monkeypatch.setattr(feeds_module.conversations, "last_seqs", read)
+            monkeypatch.setattr(db_conversations, "last_seqs", read)
             await asyncio.wait_for(feed.wait_beyond(start), 10)
