@@ -1,0 +1,104 @@
+"""Parley's executor (schema/execution.py) answers exactly as Strawberry's own:
+its short way through plain leaf fields changes no value, no error, and steps
+aside for extensions that wrap resolvers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from schema.execution import AcyclicExecutionContext
+
+
+@strawberry.enum
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type
+class Thing:
+    name: str
+    nickname: str | None
+    count: int
+    color: Color
+    at: datetime
+    tags: list[str]
+
+    @strawberry.field
+    def shout(self, suffix: str = "!") -> str:
+        return self.name.upper() + suffix
+
+
+GOOD = Thing(
+    name="ann",
+    nickname=None,
+    count=3,
+    color=Color.BLUE,
+    at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+    tags=["a", "b"],
+)
+BROKEN = [
+    Thing(name=None, nickname="x", count=1, color=Color.RED, at=GOOD.at, tags=[]),  # type: ignore[arg-type]
+    Thing(name="b", nickname=None, count="many", color=Color.RED, at=GOOD.at, tags=[]),  # type: ignore[arg-type]
+    Thing(name="c", nickname=None, count=2, color="green", at=GOOD.at, tags=[]),  # type: ignore[arg-type]
+]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def things(self) -> list[Thing | None]:
+        return [GOOD, *BROKEN]
+
+    @strawberry.field
+    def good(self) -> Thing:
+        return GOOD
+
+
+DOCUMENT = """
+{
+  good { name nickname count color at tags shout(suffix: "?") __typename }
+  things { name nickname count color at }
+}
+"""
+
+
+class Upper(SchemaExtension):
+    """Wraps every resolver, as a tracing or permission extension would."""
+
+    def resolve(
+        self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        value = _next(root, info, *args, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+def run(*, ours: bool, extensions: list[type[SchemaExtension]] | None = None) -> Any:
+    options: dict[str, Any] = {"extensions": extensions or []}
+    if ours:
+        options["execution_context_class"] = AcyclicExecutionContext
+    result = strawberry.Schema(query=Query, **options).execute_sync(DOCUMENT)
+    return result.data, [(e.message, e.path) for e in result.errors or []]
+
+
+def test_values_and_errors_are_strawberrys() -> None:
+    data, errors = run(ours=True)
+    assert (data, errors) == run(ours=False)
+    # the cases the comparison holds: values, a null, and three kinds of failure
+    assert data["good"]["nickname"] is None
+    assert data["good"]["color"] == "BLUE"
+    assert len(errors) == 3
+
+
+@pytest.mark.parametrize("ours", [True, False])
+def test_an_extension_that_wraps_resolvers_still_sees_every_field(ours: bool) -> None:
+    data, _ = run(ours=ours, extensions=[Upper])
+    assert data["good"]["name"] == "ANN"
+    assert data["good"]["tags"] == ["a", "b"]  # a list is not a string
