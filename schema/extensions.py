@@ -1,5 +1,6 @@
-"""Schema extensions: a scope per operation, error codes with masking, parse once per
-document, and the checks of a document (operationName, variables, validation once per document)."""
+"""Schema extensions: a scope per operation, error codes with masking, and what happens
+to a document before it runs (a token limit, one parse and one validation per document,
+the checks of operationName, variables and Int literals)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ MASKED_MESSAGE = "Unexpected error."
 # history page), so the cache holds some 25 MB at most, however many distinct
 # or large documents arrive; one longer than the whole budget is not kept.
 DOCUMENT_TEXT_KEPT = 256 * 1024
+MAX_TOKENS = 4000  # per document: parsing stops there (graphql-core's max_tokens)
 
 
 class OpenOperationScope(SchemaExtension):
@@ -66,18 +68,33 @@ class OpenOperationScope(SchemaExtension):
             await context.end_operation(operation)
 
 
-class DocumentChecks(SchemaExtension):
-    """What is checked of a document and its variables before it runs, in one hook.
+class Documents(SchemaExtension):
+    """What happens to a document before it runs, in one extension.
 
-    In order: a document of several operations names one, the variables are
-    text, the Int literals fit, and then GraphQL's validation with the depth
-    and alias limits. When an earlier check has already reported a problem,
-    that is all the client hears. One hook rather than one extension per
-    check: Strawberry wraps and enters every hook of every extension afresh
-    for each operation (some 5 µs each on the benchmark machine; three fewer
-    hooks are about 7% of a ``{ __typename }`` request), and these run back
-    to back anyway.
+    Parsing: at most ``MAX_TOKENS`` tokens, and one parse per document text
+    (``parse_document``). Validation, in order: a document of several
+    operations names one, the variables are text, the Int literals fit, and
+    then GraphQL's validation with the depth and alias limits. When an
+    earlier check has already reported a problem, that is all the client
+    hears.
+
+    One extension rather than one per concern: Strawberry makes every
+    extension afresh for each operation and, for each of its four stages,
+    looks up, wraps and enters every extension's hook (some 5 µs each on the
+    benchmark machine; three fewer hooks were about 7% of a ``{ __typename }``
+    request).
     """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = MAX_TOKENS
+        if context.query and context.graphql_document is None:
+            # A document that does not parse is left to Strawberry's own
+            # parse, which reports it as any other error (Strawberry's
+            # ParserCache would raise it out of this hook, without a code).
+            with suppress(GraphQLError):
+                context.graphql_document = parse_document(context.query, **context.parse_options)
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -157,22 +174,6 @@ def _not_text(path: tuple[str | int, ...]) -> BadUserInput:
     # The input field to blame, as other BAD_USER_INPUT errors name it.
     fields = [part for part in rest if isinstance(part, str) and not _SURROGATE.search(part)]
     return BadUserInput(message, field=fields[-1] if fields else None)
-
-
-class CachedParse(SchemaExtension):
-    """One parse per document text (LRU): the same text is the same DocumentNode.
-
-    Strawberry's ParserCache raises a syntax error out of its hook, where
-    nothing gives it a code; here a document that does not parse is left to
-    Strawberry's own parse, which reports it as any other.
-    """
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.query and context.graphql_document is None:
-            with suppress(GraphQLError):
-                context.graphql_document = parse_document(context.query, **context.parse_options)
-        yield
 
 
 def _text_length(document: DocumentNode) -> int:

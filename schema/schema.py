@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.events import EVENT_TYPES
 from schema.execution import AcyclicExecutionContext
-from schema.extensions import CachedParse, DocumentChecks, ErrorCodes, OpenOperationScope
+from schema.extensions import Documents, ErrorCodes, OpenOperationScope
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -36,9 +35,7 @@ schema = ParleySchema(
     extensions=[
         OpenOperationScope,
         ErrorCodes,
-        lambda: MaxTokensLimiter(max_token_count=4000),
-        CachedParse,
-        DocumentChecks,
+        Documents,
     ],
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=AcyclicExecutionContext,

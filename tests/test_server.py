@@ -87,6 +87,20 @@ async def test_graphiql_and_queries_over_get(server_url: str) -> None:
         assert refused.status_code == 400
 
 
+async def test_a_document_past_the_token_limit_is_refused_unparsed(server_url: str) -> None:
+    # given a document of some 4,500 tokens (three per alias)
+    many = " ".join(f"a{i}: __typename" for i in range(1500))
+    async with httpx.AsyncClient(base_url=server_url) as http:
+        # when / then
+        answer = (await http.post("/graphql", json={"query": f"{{ {many} }}"})).json()
+        fewer = (await http.post("/graphql", json={"query": f"{{ {many[:6000]} }}"})).json()
+    (error,) = answer["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert "4000 tokens" in error["message"]
+    # below it, the document parses (and meets the alias limit instead)
+    assert "tokens" not in fewer["errors"][0]["message"]
+
+
 async def test_malformed_documents_get_codes(server_url: str) -> None:
     async with httpx.AsyncClient(base_url=server_url) as http:
         parse = (await http.post("/graphql", json={"query": "{ viewer { "})).json()
