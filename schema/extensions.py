@@ -201,7 +201,7 @@ def _validate_cached(context: ExecutionContext) -> None:
     """Validation once per document: GraphQL's rules plus the depth and alias limits.
 
     Runs last among the checks: when an earlier one has already reported a
-    problem, that is all the client hears. With CachedParse, the same
+    problem, that is all the client hears. With Documents' parse, the same
     document text is the same DocumentNode, which is the key here.
     """
     document = context.graphql_document
@@ -218,7 +218,7 @@ class DerivedFromDocuments(MutableMapping[DocumentNode, V]):
     A WeakKeyDictionary, but one that tells documents apart by identity: in
     graphql-core 3.3 a node is a frozen dataclass whose hash walks its whole
     tree (25 µs for the benchmark's history document), and a WeakKeyDictionary
-    hashes its key at every lookup. With CachedParse, the same text is the
+    hashes its key at every lookup. With Documents' parse, the same text is the
     same document anyway.
     """
 

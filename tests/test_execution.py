@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql import Undefined
 from strawberry.extensions import SchemaExtension
 
 from schema.execution import AcyclicExecutionContext
@@ -34,6 +35,32 @@ class Thing:
     @strawberry.field
     def shout(self, suffix: str = "!") -> str:
         return self.name.upper() + suffix
+
+
+class Oops(Exception):
+    pass
+
+
+reads: list[str] = []
+
+
+@strawberry.type
+class Odd:
+    """Values a plain field may hold that are not plainly valid."""
+
+    error: str | None
+    undefined: str | None
+    number: int | None
+
+    @property
+    def counted(self) -> int:
+        reads.append("counted")
+        raise Oops("no count")
+
+
+@strawberry.type
+class Counted:
+    counted: int
 
 
 GOOD = Thing(
@@ -61,11 +88,21 @@ class Query:
     def good(self) -> Thing:
         return GOOD
 
+    @strawberry.field
+    def odd(self) -> Odd:
+        return Odd(error=Oops("boom"), undefined=Undefined, number=Oops("nan"))  # type: ignore[arg-type]
+
+    @strawberry.field
+    def counted(self) -> Counted | None:
+        return Odd(error=None, undefined=None, number=None)  # type: ignore[return-value]
+
 
 DOCUMENT = """
 {
   good { name nickname count color at tags shout(suffix: "?") __typename }
   things { name nickname count color at }
+  odd { error undefined number }
+  counted { counted }
 }
 """
 
@@ -94,7 +131,15 @@ def test_values_and_errors_are_strawberrys() -> None:
     # the cases the comparison holds: values, a null, and three kinds of failure
     assert data["good"]["nickname"] is None
     assert data["good"]["color"] == "BLUE"
-    assert len(errors) == 3
+    assert data["odd"] == {"error": None, "undefined": None, "number": None}
+    assert data["counted"] is None
+    assert len(errors) == 3 + 3
+
+
+def test_a_plain_field_is_read_once_even_when_it_fails() -> None:
+    reads.clear()
+    run(ours=True)
+    assert reads == ["counted"]
 
 
 @pytest.mark.parametrize("ours", [True, False])
