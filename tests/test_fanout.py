@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import replace
@@ -270,3 +272,35 @@ async def test_an_announcement_while_the_feed_starts_is_kept(
         async with app.services.feeds.follow(conversation_id) as feed:
             monkeypatch.setattr(db_conversations, "last_seqs", read)
             await asyncio.wait_for(feed.wait_beyond(start), 10)
+
+
+async def test_a_listener_cancelled_again_while_leaving_still_stops_the_feed(
+    tmp_path: Path,
+) -> None:
+    async with in_process(tmp_path, **QUIET) as app:
+        ann = await sign_up(app.client)
+        group, _ = await create_group(ann)
+        feeds, key = app.services.feeds, decode_global_id(group)[1]
+        entered = asyncio.Event()
+
+        async def listen() -> None:
+            async with feeds.follow(key):
+                entered.set()
+                await asyncio.sleep(3600)
+
+        listening = asyncio.create_task(listen())
+        await entered.wait()
+        feed = weakref.ref(feeds.followed()[key])
+        # when its stream is cancelled, and cancelled again while it leaves
+        # (the feed's stop is under way: a socket closing as its stream ends)
+        listening.cancel()
+        await asyncio.sleep(0)
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        # then the feed is stopped all the same: nothing, its broker
+        # subscription included, keeps it (and its window of events)
+        await asyncio.sleep(0.2)
+        gc.collect()
+        assert key not in feeds.followed()
+        assert feed() is None

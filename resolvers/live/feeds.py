@@ -332,4 +332,8 @@ class Following:
     async def __aexit__(self, *_exc: object) -> None:
         feed, self._feed = self._feed, None
         if feed is not None:
-            await self._feeds._leave(feed)  # noqa: SLF001 (its own helper)
+            # Shielded: a listener leaves because its stream was cancelled, and
+            # may be cancelled again while it waits for the lock or for the
+            # feed to stop. A leave cut short there kept the feed, its task,
+            # its broker subscription and its window of events for ever.
+            await asyncio.shield(self._feeds._leave(feed))  # noqa: SLF001 (its own helper)
