@@ -186,16 +186,20 @@ class Silent:
             await self.broker.publish(channel, message)
 
 
+def sends_from_elsewhere_unannounced(app: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests from now on send as if from another process whose announcements are lost."""
+    silent = Publisher(Silent(app.services.broker))
+    app.app.state.services = replace(app.services, publisher=silent)
+    monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+
+
 async def test_a_catch_up_reads_what_no_announcement_told_of(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with in_process(tmp_path, **QUIET) as app:
         owner, _, group, start = await _group(app, 1)
         # sends made as if in another process, whose announcements are all lost
-        app.app.state.services = replace(
-            app.services, publisher=Publisher(Silent(app.services.broker))
-        )
-        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        sends_from_elsewhere_unannounced(app, monkeypatch)
         async with app.services.feeds.follow(decode_global_id(group)[1]) as feed:
             for n in range(3):
                 await send(owner, group, f"m{n}")
@@ -214,9 +218,7 @@ async def test_a_catch_up_reads_on_past_a_full_batch(
     monkeypatch.setattr(feeds_module, "BATCH", 2)
     async with in_process(tmp_path, **QUIET) as app:
         owner, _, group, start = await _group(app, 1)
-        silent = Publisher(Silent(app.services.broker))
-        app.app.state.services = replace(app.services, publisher=silent)
-        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        sends_from_elsewhere_unannounced(app, monkeypatch)
         async with app.services.feeds.follow(decode_global_id(group)[1]) as feed:
             for n in range(5):
                 await send(owner, group, f"m{n}")
@@ -231,9 +233,7 @@ async def test_a_catch_up_asked_for_with_an_offer_pending_still_reads(
 ) -> None:
     async with in_process(tmp_path, **QUIET) as app:
         owner, _, group, start = await _group(app, 1)
-        silent = Publisher(Silent(app.services.broker))
-        app.app.state.services = replace(app.services, publisher=silent)
-        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        sends_from_elsewhere_unannounced(app, monkeypatch)
         conversation_id = decode_global_id(group)[1]
         async with app.services.feeds.follow(conversation_id) as feed:
             await send(owner, group, "made here, offered")
@@ -255,9 +255,7 @@ async def test_an_announcement_while_the_feed_starts_is_kept(
     async with in_process(tmp_path, **QUIET) as app:
         owner, _, group, start = await _group(app, 1)
         conversation_id = decode_global_id(group)[1]
-        silent = Publisher(Silent(app.services.broker))
-        app.app.state.services = replace(app.services, publisher=silent)
-        monkeypatch.setattr(app.services.feeds, "offer", lambda _events: None)
+        sends_from_elsewhere_unannounced(app, monkeypatch)
         await send(owner, group, "committed by another node")
         read = db_conversations.last_seqs
 
