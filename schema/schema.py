@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -12,6 +13,7 @@ from schema.execution import AcyclicExecutionContext
 from schema.extensions import Documents, ErrorCodes, OpenOperationScope
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.stages import ExtensionsRunner
 from schema.subscription import Subscription
 from schema.types import DirectConversation, Group
 
@@ -25,6 +27,11 @@ class ParleySchema(strawberry.Schema):
         # ErrorCodes logs what is unexpected (with the request id); domain and
         # validation errors are the client's business, not the server log's.
         return None
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> ExtensionsRunner:
+        return ExtensionsRunner(execution_context, extensions)
 
 
 schema = ParleySchema(
