@@ -84,10 +84,36 @@ class ParleyRouter(GraphQLRouter[Context, None]):
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         try:
+            if isinstance(request, Request) and _is_json_post(request):
+                return await self._run_json_post(request, context)
             return await super().run(request, context, root_value)
         except HTTPException as refused:
             # The routes would answer this in plain text.
             return self.request_error(refused.status_code, refused.reason)
+
+    async def _run_json_post(self, request: Request, context: Context) -> Response:
+        """AsyncBaseHTTPView.run's steps for the one request most clients send.
+
+        A POST of a JSON body: no GraphiQL page, no batch (parse_http_body
+        refuses one), no streaming transport (none is enabled), so the result
+        is one ExecutionResult. Strawberry's run asks all of that again of
+        every request, the last with an isinstance against a runtime-checkable
+        Protocol, which walks the protocol's attributes (with the rest, some
+        15 µs of a 120 µs ``{ __typename }``).
+        """
+        sub_response = await self.get_sub_response(request)
+        if context is UNSET:
+            context = await self.get_context(request, response=sub_response)
+        adapter = self.request_adapter_class(request)
+        request_data = await self.parse_http_body(adapter)
+        assert isinstance(request_data, GraphQLRequestData)
+        result = await self.execute_single(
+            request, adapter, sub_response, context, None, request_data
+        )
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        return self.create_response(response_data, sub_response)
 
     async def get_sub_response(self, request: Request) -> Response:
         """The request's own sub-response (ParleyApp's POSTs), else Strawberry's."""
@@ -224,6 +250,12 @@ class ParleyRouter(GraphQLRouter[Context, None]):
             raise HTTPException(400, error.as_http_error_reason(method)) from None
         except MissingQueryError:
             raise HTTPException(400, "The request has no GraphQL document (query).") from None
+
+
+def _is_json_post(request: Request) -> bool:
+    if request.method != "POST":
+        return False
+    return "application/json" in _media_type(request.headers.get("content-type") or "")
 
 
 @lru_cache(maxsize=64)
