@@ -63,6 +63,30 @@ class Counted:
     counted: int
 
 
+async def _later(value: object) -> object:
+    return value
+
+
+@strawberry.type
+class Lazy:
+    """Plain fields whose values are awaitables (graphql-core awaits them)."""
+
+    number: int
+    missing: int
+
+
+class LazySource:
+    """Served as a Lazy: each value is made when read, so each one read is awaited."""
+
+    @property
+    def number(self) -> object:
+        return _later(7)
+
+    @property
+    def missing(self) -> object:
+        return _later(None)
+
+
 GOOD = Thing(
     name="ann",
     nickname=None,
@@ -95,6 +119,14 @@ class Query:
     @strawberry.field
     def counted(self) -> Counted | None:
         return Odd(error=None, undefined=None, number=None)  # type: ignore[return-value]
+
+    @strawberry.field
+    async def later(self) -> list[Thing | None]:
+        return [GOOD, *BROKEN]
+
+    @strawberry.field
+    def lazy(self) -> Lazy | None:
+        return LazySource()  # type: ignore[return-value]
 
 
 DOCUMENT = """
@@ -134,6 +166,29 @@ def test_values_and_errors_are_strawberrys() -> None:
     assert data["odd"] == {"error": None, "undefined": None, "number": None}
     assert data["counted"] is None
     assert len(errors) == 3 + 3
+
+
+ASYNC_DOCUMENT = """
+{
+  later { name nickname count color at tags }
+  lazy { number }
+  alsoLazy: lazy { number missing }
+  odd { error undefined number }
+}
+"""
+
+
+async def test_values_and_errors_are_strawberrys_when_awaited() -> None:
+    def answer(result: Any) -> Any:
+        return result.data, [(e.message, e.path) for e in result.errors or []]
+
+    ours = strawberry.Schema(query=Query, execution_context_class=AcyclicExecutionContext)
+    data, errors = answer(await ours.execute(ASYNC_DOCUMENT))
+    assert (data, errors) == answer(await strawberry.Schema(query=Query).execute(ASYNC_DOCUMENT))
+    assert data["later"][0]["name"] == "ann"
+    assert data["lazy"] == {"number": 7}
+    assert data["alsoLazy"] is None  # a null awaited for a non-null field
+    assert len(errors) == 3 + 2 + 1
 
 
 def test_a_plain_field_is_read_once_even_when_it_fails() -> None:
