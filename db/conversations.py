@@ -10,7 +10,15 @@ from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from db.models import ConversationKind, ConversationRow, EventKind, EventRow, MembershipRow, Role
+from db.models import (
+    ConversationKind,
+    ConversationRow,
+    EventKind,
+    EventRow,
+    MembershipRow,
+    Role,
+    inserted,
+)
 
 # Built once: the statements every operation on a conversation runs are module
 # constants with bound parameters (an IN list as an expanding one). Building a
@@ -342,7 +350,9 @@ async def insert_event(
     payload: dict[str, Any] | None = None,
 ) -> EventRow:
     """Record an event under a seq already taken with allocate_seq."""
-    event = EventRow(
+    return await inserted(
+        session,
+        EventRow,
         conversation_id=conversation_id,
         seq=seq,
         kind=kind,
@@ -351,9 +361,6 @@ async def insert_event(
         payload=payload,
         created_at=now,
     )
-    session.add(event)
-    await session.flush()
-    return event
 
 
 async def allocate_seq(session: AsyncSession, *, conversation_id: int, now: datetime) -> int:

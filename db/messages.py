@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from db.models import MembershipRow, MessageKind, MessageRow, ReactionRow
+from db.models import MembershipRow, MessageKind, MessageRow, ReactionRow, inserted
 
 # Built once (see db/conversations.py, "Built once").
 _MESSAGES = select(MessageRow).where(col(MessageRow.id).in_(bindparam("ids", expanding=True)))
@@ -81,7 +81,9 @@ async def insert_message(
     client_message_id: str | None = None,
     reply_to_id: int | None = None,
 ) -> MessageRow:
-    row = MessageRow(
+    return await inserted(
+        session,
+        MessageRow,
         conversation_id=conversation_id,
         seq=seq,
         kind=kind,
@@ -91,9 +93,6 @@ async def insert_message(
         reply_to_id=reply_to_id,
         created_at=now,
     )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def save_message(session: AsyncSession, *, message: MessageRow) -> MessageRow:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Column, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, String, Text, UniqueConstraint, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -161,3 +162,22 @@ class EventRow(SQLModel, table=True):
     # Kind-specific details, e.g. {"added": [ids], "removed": [ids]} for members.
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+Table = TypeVar("Table", bound=SQLModel)
+
+
+async def inserted(session: AsyncSession, table: type[Table], **values: Any) -> Table:
+    """A new row, made by one ORM-enabled INSERT … RETURNING, as the session then holds it.
+
+    What ``session.add`` and ``flush`` would give (a persistent object in the
+    session's identity map, every column loaded), for a fraction of the work.
+    Profile (py-spy, in-process ``sendMessage``): the two rows a message adds
+    cost some 15% of the request in SQLModel's validating constructor and in
+    the flush's unit of work; loaded from RETURNING, a row is built the way
+    a query builds it. The values are the columns' (the tables here have no
+    Python-side defaults: every default is a NULL).
+    """
+    row: Table | None = await session.scalar(insert(table).values(**values).returning(table))
+    assert row is not None  # RETURNING gives the one row inserted
+    return row
