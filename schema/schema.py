@@ -8,6 +8,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from schema.direct import call_resolvers_directly
 from schema.events import EVENT_TYPES
 from schema.execution import AcyclicExecutionContext
 from schema.extensions import Documents, ErrorCodes, OpenOperationScope
@@ -47,3 +48,6 @@ schema = ParleySchema(
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=AcyclicExecutionContext,
 )
+# Resolvers that take only self and info are called without Strawberry's
+# per-call wrapping (schema/direct.py).
+DIRECT_RESOLVERS = call_resolvers_directly(schema)
