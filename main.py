@@ -32,6 +32,7 @@ from resolvers.live.broker import Broker
 from resolvers.live.feeds import Feeds
 from resolvers.live.presence import create_presence
 from resolvers.live.publisher import Publisher
+from resolvers.live.websocket_protocol import WebSocketProtocol
 from resolvers.router import ParleyApp, ParleyRouter, get_context
 from schema.schema import schema
 
@@ -247,6 +248,7 @@ def main(argv: list[str]) -> int:
         port=settings.port,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        ws=WebSocketProtocol,
         ws_per_message_deflate=settings.ws_compression,
         log_level=settings.log_level.lower(),
     )
