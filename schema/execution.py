@@ -248,13 +248,21 @@ def _plain_leaf(
     leaf = get_nullable_type(field.type)
     if not is_leaf_type(leaf):
         return None
-    # Strawberry's basic resolve is field.get_result(source), which is
+    # Strawberry marks a field without a resolver as default-resolved even when
+    # field extensions (permission classes) or exception handlers wrap it; only
+    # a basic field's resolve is field.get_result(source), which is
     # default_resolver(source, python_name): for getattr, an attrgetter.
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    if (
+        not isinstance(definition, StrawberryField)
+        or not definition.is_basic_field
+        or getattr(strawberry_schema, "exception_handlers", ())
+    ):
+        return None
     read: Callable[[Any], Any] = resolve
     if (
-        isinstance(definition, StrawberryField)
-        and definition.base_resolver is None
+        type(definition).get_result is StrawberryField.get_result
         and definition.default_resolver is getattr
         and isinstance(definition.python_name, str)
     ):

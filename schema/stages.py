@@ -87,12 +87,13 @@ class _Stage:
         exc_type: type[BaseException] | None,
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         stack = self._entered
-        if stack is None:
-            return None
-        assert isinstance(stack, contextlib.AsyncExitStack)
-        return await stack.__aexit__(exc_type, exc_val, exc_tb)
+        if stack is not None:
+            assert isinstance(stack, contextlib.AsyncExitStack)
+            # As Strawberry's: a hook that swallows the exception does not
+            # stop it here (its stage's exception always carries on).
+            await stack.__aexit__(exc_type, exc_val, exc_tb)
 
     def __enter__(self) -> None:
         if not self._hooks:
@@ -112,12 +113,11 @@ class _Stage:
         exc_type: type[BaseException] | None,
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         stack = self._entered
-        if stack is None:
-            return None
-        assert isinstance(stack, contextlib.ExitStack)
-        return stack.__exit__(exc_type, exc_val, exc_tb)
+        if stack is not None:
+            assert isinstance(stack, contextlib.ExitStack)
+            stack.__exit__(exc_type, exc_val, exc_tb)  # as __aexit__
 
 
 class ExtensionsRunner(SchemaExtensionsRunner):

@@ -13,6 +13,7 @@ import pytest
 import strawberry
 from graphql import Undefined
 from strawberry.extensions import SchemaExtension
+from strawberry.permission import BasePermission
 
 from schema.execution import AcyclicExecutionContext
 
@@ -58,9 +59,18 @@ class Odd:
         raise Oops("no count")
 
 
+class Deny(BasePermission):
+    message = "denied"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:  # noqa: ARG002
+        return False
+
+
 @strawberry.type
 class Counted:
     counted: int
+    # No resolver, but a permission class: not a plain field.
+    secret: str | None = strawberry.field(default="hidden", permission_classes=[Deny])
 
 
 async def _later(value: object) -> object:
@@ -121,6 +131,10 @@ class Query:
         return Odd(error=None, undefined=None, number=None)  # type: ignore[return-value]
 
     @strawberry.field
+    def guarded(self) -> Counted:
+        return Counted(counted=1)
+
+    @strawberry.field
     async def later(self) -> list[Thing | None]:
         return [GOOD, *BROKEN]
 
@@ -135,6 +149,7 @@ DOCUMENT = """
   things { name nickname count color at }
   odd { error undefined number }
   counted { counted }
+  guarded { secret }
 }
 """
 
@@ -165,7 +180,8 @@ def test_values_and_errors_are_strawberrys() -> None:
     assert data["good"]["color"] == "BLUE"
     assert data["odd"] == {"error": None, "undefined": None, "number": None}
     assert data["counted"] is None
-    assert len(errors) == 3 + 3
+    assert data["guarded"] == {"secret": None}  # the permission class ran
+    assert len(errors) == 3 + 3 + 1
 
 
 ASYNC_DOCUMENT = """

@@ -73,6 +73,16 @@ class FailsValidation(SchemaExtension):
         yield  # pragma: no cover
 
 
+class Swallows(SchemaExtension):
+    """Swallows what its operation raises: the exception still carries on, in Strawberry."""
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield
+        except RuntimeError:
+            log.append("swallowed")
+
+
 class ParleyRunner(strawberry.Schema):
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
@@ -97,9 +107,10 @@ async def run(schema_class: type[strawberry.Schema], extensions: list[Any], quer
         [Generators, AsyncOperation],
         [AsyncOperation, Generators, PlainExecute],
         [Generators, FailsValidation, AsyncOperation],
+        [Swallows, FailsValidation],
         [],
     ],
-    ids=["generators", "plain-function-hook", "hook-raises", "none"],
+    ids=["generators", "plain-function-hook", "hook-raises", "hook-swallows", "none"],
 )
 @pytest.mark.parametrize("query", ["{ hello }", "{ broken }", "{ nope }", "{"])
 async def test_runs_hooks_as_strawberry(extensions: list[Any], query: str) -> None:
