@@ -254,11 +254,8 @@ def _plain_leaf(
     # default_resolver(source, python_name): for getattr, an attrgetter.
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     strawberry_schema = getattr(schema, "_strawberry_schema", None)
-    if (
-        not isinstance(definition, StrawberryField)
-        or not definition.is_basic_field
-        or getattr(strawberry_schema, "exception_handlers", ())
-    ):
+    handlers: tuple[object, ...] = getattr(strawberry_schema, "exception_handlers", ())
+    if not isinstance(definition, StrawberryField) or not definition.is_basic_field or handlers:
         return None
     read: Callable[[Any], Any] = resolve
     if (
